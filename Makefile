@@ -1,0 +1,35 @@
+# The whole set-up: `make run` starts the service, `make test` runs every test.
+# Both create .venv and install requirements on first use (and when they change).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+PORT ?= 8080
+
+.PHONY: install run test bench soak dev-jwt clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Starts gunicorn from the same config as the Procfile. Without APP_ID (in the environment or
+# .env) it runs on the committed demo configuration, config/demo.env, and says so loudly.
+run: $(STAMP)
+	DEMO_FALLBACK=1 PORT=$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/tokens.py
+
+# Prints a JWT for the demo configuration: make dev-jwt SUB=alice GROUPS=hosts [UID=1234]
+dev-jwt: $(STAMP)
+	@DEMO_FALLBACK=1 $(VENV)/bin/flask --app app dev-jwt --sub "$(or $(SUB),alice)" --groups "$(GROUPS)" $(if $(UID),--uid "$(UID)")
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,54 @@
+"""The plain values that flow through authorization: who asks, what they ask, what they get."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Union
+
+from tokens import Role
+
+Service = Literal["rtc", "rtm", "chat"]
+Uid = Union[int, str]  # int: numeric Agora uid (0 = any uid); str: user account
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A caller whose JWT was verified: the claims, and the two that name them."""
+
+    subject: str
+    issuer: str
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        """A stable per-user key (issuer + subject) for rate limits and audit."""
+        return f"{self.issuer}|{self.subject}"
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """One token a contract asks for, in the service's own terms.
+
+    - ``rtc``: ``channel``, ``uid`` (int or account), ``role``.
+    - ``rtm``: ``user`` (an RTM user id).
+    - ``chat``: ``user`` (a Chat user id), or ``app=True`` for an app token (``user`` None).
+
+    ``expire`` is the asked lifetime in seconds (already defaulted, 1…86,400).
+    """
+
+    service: Service
+    expire: int
+    channel: str | None = None
+    uid: Uid | None = None
+    role: Role | None = None
+    user: str | None = None
+    app: bool = False
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    """The policy's answer: granted or not, the lifetime granted, and why."""
+
+    granted: bool
+    expire: int = 0
+    reason: str = ""
+    refused: str | None = None  # "service" | "channel" | "role" | "uid" | "user" | "app"

@@ -1,0 +1,228 @@
+"""Every setting the service reads: its name, default and parsing, in one place.
+
+``os.environ`` is read here and nowhere else. ``load_settings()`` validates everything at
+start-up and raises ``ConfigError`` naming the setting at fault. A ``.env`` file in the working
+directory (or the file named by ``ENV_FILE``) fills in variables the environment does not set.
+Empty variables count as unset.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+CONFIG_DIR = Path(__file__).resolve().parent
+DEMO_ENV_FILE = CONFIG_DIR / "demo.env"
+
+# Setting names, as operators write them.
+APP_ID = "APP_ID"
+APP_CERTIFICATE = "APP_CERTIFICATE"
+CORS_ALLOW_ORIGIN = "CORS_ALLOW_ORIGIN"
+DEFAULT_EXPIRE = "DEFAULT_EXPIRE"
+PORT = "PORT"
+SERVER_PORT = "SERVER_PORT"
+POLICY_FILE = "POLICY_FILE"
+JWT_SECRET = "JWT_SECRET"
+JWT_PUBLIC_KEY = "JWT_PUBLIC_KEY"
+JWT_JWKS_URL = "JWT_JWKS_URL"
+JWT_ALGORITHMS = "JWT_ALGORITHMS"
+JWT_ISSUER = "JWT_ISSUER"
+JWT_AUDIENCE = "JWT_AUDIENCE"
+JWT_LEEWAY = "JWT_LEEWAY"
+JWT_JWKS_COOLDOWN = "JWT_JWKS_COOLDOWN"
+JWT_JWKS_CACHE_TTL = "JWT_JWKS_CACHE_TTL"
+JWT_JWKS_TIMEOUT = "JWT_JWKS_TIMEOUT"
+JWT_JWKS_STALE_TTL = "JWT_JWKS_STALE_TTL"
+RATE_LIMIT_PER_USER = "RATE_LIMIT_PER_USER"
+RATE_LIMIT_PER_IP = "RATE_LIMIT_PER_IP"
+TRUSTED_PROXIES = "TRUSTED_PROXIES"
+MAX_BODY_BYTES = "MAX_BODY_BYTES"
+LOG_LEVEL = "LOG_LEVEL"
+DEMO_MODE = "DEMO_MODE"
+ENV_FILE = "ENV_FILE"
+# flask-limiter's own keys are passed through unchanged (RATELIMIT_STORAGE_URI, ...).
+RATELIMIT_PREFIX = "RATELIMIT_"
+
+MAX_EXPIRE = 86_400
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_id: str
+    app_certificate: str = field(repr=False)
+    cors_allow_origins: tuple[str, ...] = ("*",)
+    default_expire: int = 3600
+    port: int = 8080
+    policy_file: str | None = None
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_public_key: str | None = field(default=None, repr=False)
+    jwt_jwks_url: str | None = None
+    jwt_algorithms: tuple[str, ...] = ()
+    jwt_issuer: tuple[str, ...] = ()
+    jwt_audience: tuple[str, ...] = ()
+    jwt_leeway: int = 30
+    jwt_jwks_cooldown: float = 5.0
+    jwt_jwks_cache_ttl: float = 300.0
+    jwt_jwks_timeout: float = 2.0
+    jwt_jwks_stale_ttl: float = 3600.0
+    rate_limit_per_user: str = "60/minute"
+    rate_limit_per_ip: str = "600/minute"
+    trusted_proxies: int = 0
+    max_body_bytes: int = 4096
+    log_level: str = "INFO"
+    demo: bool = False
+    ratelimit: Mapping[str, str] = field(default_factory=dict)
+
+    def as_flask_config(self) -> dict:
+        """The settings as Flask config keys (upper case), plus flask-limiter's own."""
+        out = {f.name.upper(): getattr(self, f.name) for f in fields(self) if f.name != "ratelimit"}
+        out.update(self.ratelimit)
+        return out
+
+
+def read_env_file(path: str | os.PathLike) -> dict[str, str]:
+    """Parse a ``KEY=value`` file: comments, blank lines, optional quotes and ``export``."""
+    values: dict[str, str] = {}
+    for lineno, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ConfigError(f"{path}:{lineno}: expected KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The effective variables: the process environment over the ``.env`` file, if any."""
+    env = dict(os.environ if environ is None else environ)
+    env_file = env.get(ENV_FILE) or ".env"
+    merged = read_env_file(env_file) if Path(env_file).is_file() else {}
+    merged.update({k: v for k, v in env.items() if v != ""})
+    return {k: v for k, v in merged.items() if v != ""}
+
+
+def demo_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The committed demo configuration under whatever the environment already sets."""
+    env = read_env_file(DEMO_ENV_FILE)
+    env.update(environment(environ))
+    env[DEMO_MODE] = "1"
+    return env
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in env.get(name, "").split(",") if p.strip())
+
+
+def _hex32(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set (32 hexadecimal characters from Agora Console)")
+    if not _HEX32.fullmatch(value):
+        raise ConfigError(f"{name} must be 32 hexadecimal characters")
+    return value
+
+
+def _limit(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, default).strip()
+    from limits import parse_many  # flask-limiter's own parser: same syntax, same errors
+
+    try:
+        parse_many(value)
+    except ValueError as e:
+        raise ConfigError(f"{name}: {e}") from None
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
+    """Read and validate every setting. ``demo`` layers the committed demo configuration."""
+    env = demo_environment(environ) if demo else environment(environ)
+    is_demo = env.get(DEMO_MODE, "").lower() in ("1", "true", "yes")
+
+    origins = _list(env, CORS_ALLOW_ORIGIN) or ("*",)
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ConfigError(
+                f"{CORS_ALLOW_ORIGIN}: {origin!r} is not '*' or an origin like https://app.example.com"
+            )
+
+    port_name = PORT if PORT in env else SERVER_PORT
+    algorithms = tuple(a.upper() for a in _list(env, JWT_ALGORITHMS))
+
+    policy_file = env.get(POLICY_FILE)
+    if policy_file and not Path(policy_file).is_file():
+        raise ConfigError(f"{POLICY_FILE}: no such file: {policy_file}")
+
+    ratelimit = {k: v for k, v in env.items() if k.startswith(RATELIMIT_PREFIX)}
+    ratelimit.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+
+    log_level = env.get(LOG_LEVEL, "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"{LOG_LEVEL} must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+
+    return Settings(
+        app_id=_hex32(env, APP_ID),
+        app_certificate=_hex32(env, APP_CERTIFICATE),
+        cors_allow_origins=origins,
+        default_expire=_int(env, DEFAULT_EXPIRE, 3600, 1, MAX_EXPIRE),
+        port=_int(env, port_name, 8080, 1, 65535),
+        policy_file=policy_file,
+        jwt_secret=env.get(JWT_SECRET),
+        jwt_public_key=env.get(JWT_PUBLIC_KEY),
+        jwt_jwks_url=env.get(JWT_JWKS_URL),
+        jwt_algorithms=algorithms,
+        jwt_issuer=_list(env, JWT_ISSUER),
+        jwt_audience=_list(env, JWT_AUDIENCE),
+        jwt_leeway=_int(env, JWT_LEEWAY, 30, 0, 3600),
+        jwt_jwks_cooldown=_float(env, JWT_JWKS_COOLDOWN, 5.0, 0.0, 3600.0),
+        jwt_jwks_cache_ttl=_float(env, JWT_JWKS_CACHE_TTL, 300.0, 1.0, 86_400.0),
+        jwt_jwks_timeout=_float(env, JWT_JWKS_TIMEOUT, 2.0, 0.1, 30.0),
+        jwt_jwks_stale_ttl=_float(env, JWT_JWKS_STALE_TTL, 3600.0, 0.0, 86_400.0),
+        rate_limit_per_user=_limit(env, RATE_LIMIT_PER_USER, "60/minute"),
+        rate_limit_per_ip=_limit(env, RATE_LIMIT_PER_IP, "600/minute"),
+        trusted_proxies=_int(env, TRUSTED_PROXIES, 0, 0, 10),
+        max_body_bytes=_int(env, MAX_BODY_BYTES, 4096, 256, 1 << 20),
+        log_level=log_level,
+        demo=is_demo,
+        ratelimit=ratelimit,
+    )

@@ -1,0 +1,39 @@
+"""Agora AccessToken2 ("007"): build, parse, inspect and verify tokens for every service.
+
+Pure functions and small classes: no Flask, no configuration, no I/O. Every bad input, to a
+builder or to the parser, raises ``TokenError`` (a ``ValueError``) with a message a person can
+act on.
+
+    >>> import tokens
+    >>> tokens.build_rtc_token(app_id, app_certificate, "lobby", 42, tokens.Role.PUBLISHER, 3600)
+    '007eJx…'
+    >>> tokens.parse_token(token).verify(app_certificate)
+    True
+"""
+from .access_token import AccessToken, parse_token, verify_token
+from .builders import (
+    MAX_EXPIRE, MAX_UID, WILDCARD_CHANNEL, Role, build_apaas_app_token,
+    build_apaas_room_user_token, build_apaas_user_token, build_chat_app_token,
+    build_chat_user_token, build_conversational_ai_token, build_fpa_token, build_rtc_rtm_token,
+    build_rtc_token, build_rtc_token_with_privileges, build_rtm2_token, build_rtm_token,
+    build_speech_to_text_token, check_account, check_channel, check_uid,
+)
+from .errors import TokenError
+from .services import (
+    SERVICE_TYPES, RtcPrivilege, Rtm2Permission, Rtm2Resource, Service, ServiceApaas,
+    ServiceChat, ServiceConversationalAi, ServiceFcdn, ServiceFpa, ServiceRtc, ServiceRtm,
+    ServiceRtm2, ServiceSpeechToText, ServiceStreaming,
+)
+
+__all__ = [
+    "AccessToken", "MAX_EXPIRE", "MAX_UID", "Role", "RtcPrivilege", "Rtm2Permission",
+    "Rtm2Resource", "SERVICE_TYPES", "Service", "ServiceApaas", "ServiceChat",
+    "ServiceConversationalAi", "ServiceFcdn", "ServiceFpa", "ServiceRtc", "ServiceRtm",
+    "ServiceRtm2", "ServiceSpeechToText", "ServiceStreaming", "TokenError", "WILDCARD_CHANNEL",
+    "build_apaas_app_token", "build_apaas_room_user_token", "build_apaas_user_token",
+    "build_chat_app_token", "build_chat_user_token", "build_conversational_ai_token",
+    "build_fpa_token", "build_rtc_rtm_token", "build_rtc_token",
+    "build_rtc_token_with_privileges", "build_rtm2_token", "build_rtm_token",
+    "build_speech_to_text_token", "check_account", "check_channel", "check_uid", "parse_token",
+    "verify_token",
+]

@@ -1,0 +1,336 @@
+"""The builders Agora's own libraries offer, with every input checked once, up front.
+
+Each builder returns a token string or raises ``TokenError``; none returns a half-built
+token. ``issue_ts`` and ``salt`` default to now and a fresh random salt; fixing them makes
+the output reproducible (tests, interop checks).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import struct
+import threading
+import time
+from enum import IntEnum
+from functools import lru_cache
+
+from .access_token import AccessToken
+from .errors import TokenError
+from .services import (
+    RtcPrivilege, Rtm2Permissions, Service, ServiceApaas, ServiceChat, ServiceConversationalAi,
+    ServiceFpa, ServiceRtc, ServiceRtm, ServiceRtm2, ServiceSpeechToText, uid_text,
+)
+
+MAX_EXPIRE = 86_400
+MAX_UID = 2**32 - 1
+MAX_SALT = 99_999_999
+MAX_CHANNEL_BYTES = 63
+MAX_ACCOUNT_BYTES = 255
+WILDCARD_CHANNEL = "*"
+
+# Agora's channel character set: letters, digits, space and these punctuation marks.
+CHANNEL_CHARS = re.compile(r"[A-Za-z0-9 !#$%&()+\-:;<=.>?@\[\]^_{}|~,]+")
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+class Role(IntEnum):
+    """RTC role: a publisher may send audio, video and data; a subscriber only joins."""
+
+    PUBLISHER = 1
+    SUBSCRIBER = 2
+
+
+_salt_state = threading.local()
+
+
+def random_salt() -> int:
+    """A uniform salt in 1…99,999,999 from ``secrets``.
+
+    Random bytes are drawn 4 KiB at a time (one system call per ~750 salts instead of one or
+    two per salt); 27-bit draws at or above the range are rejected, so there is no bias.
+    """
+    draws = getattr(_salt_state, "draws", None)
+    while True:
+        if draws is not None:
+            for (value,) in draws:
+                value &= 0x7FFFFFF
+                if value < MAX_SALT:
+                    return value + 1
+        draws = _salt_state.draws = struct.iter_unpack("<I", secrets.token_bytes(4096))
+
+
+@lru_cache(maxsize=64)
+def _check_credentials(app_id: str, app_certificate: str) -> None:
+    for name, value in (("app_id", app_id), ("app_certificate", app_certificate)):
+        if not isinstance(value, str) or not _HEX32.fullmatch(value):
+            raise TokenError(f"{name} must be 32 hexadecimal characters")
+
+
+def check_credentials(app_id: str, app_certificate: str) -> None:
+    try:
+        _check_credentials(app_id, app_certificate)
+    except TypeError:  # unhashable input never reaches the cache
+        raise TokenError("app_id and app_certificate must be text") from None
+
+
+def check_channel(channel_name: str) -> str:
+    if not isinstance(channel_name, str):
+        raise TokenError("channel name must be text")
+    if channel_name == WILDCARD_CHANNEL:
+        return channel_name
+    if not channel_name:
+        raise TokenError("channel name is empty")
+    size = len(channel_name.encode("utf-8"))
+    if size > MAX_CHANNEL_BYTES:
+        raise TokenError(f"channel name is {size} bytes; Agora allows at most {MAX_CHANNEL_BYTES}")
+    if not CHANNEL_CHARS.fullmatch(channel_name):
+        bad = next(c for c in channel_name if not CHANNEL_CHARS.fullmatch(c))
+        raise TokenError(f"channel name contains {bad!r}, which Agora does not allow in channel names")
+    return channel_name
+
+
+def check_account(value: str, what: str = "user account") -> str:
+    if not isinstance(value, str):
+        raise TokenError(f"{what} must be text")
+    if not value:
+        raise TokenError(f"{what} is empty")
+    size = len(value.encode("utf-8"))
+    if size > MAX_ACCOUNT_BYTES:
+        raise TokenError(f"{what} is {size} bytes; Agora allows at most {MAX_ACCOUNT_BYTES}")
+    return value
+
+
+def check_uid(uid: int | str) -> str:
+    """A numeric uid (0…2^32−1) or a user account; returns its wire text."""
+    if isinstance(uid, bool):
+        raise TokenError("uid must be an integer or a user account string, not a boolean")
+    if isinstance(uid, int):
+        if not 0 <= uid <= MAX_UID:
+            raise TokenError(f"uid {uid} is out of range 0…{MAX_UID}")
+        return uid_text(uid)
+    if isinstance(uid, str):
+        return check_account(uid)
+    raise TokenError(f"uid must be an integer or a user account string, not {type(uid).__name__}")
+
+
+def check_role(role: Role | int) -> Role:
+    try:
+        return Role(role)
+    except (ValueError, TypeError):
+        raise TokenError(f"role must be {Role.PUBLISHER.value} (publisher) or "
+                         f"{Role.SUBSCRIBER.value} (subscriber), got {role!r}") from None
+
+
+def check_lifetime(value: int, what: str, *, required: bool = True) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TokenError(f"{what} must be a whole number of seconds, got {value!r}")
+    if value < 0:
+        raise TokenError(f"{what} is negative ({value} s)")
+    if value == 0 and required:
+        raise TokenError(f"{what} must be at least 1 second")
+    if value > MAX_EXPIRE:
+        raise TokenError(f"{what} is {value} s; a token lives at most {MAX_EXPIRE} s (24 hours)")
+    return value
+
+
+def _header(app_id: str, app_certificate: str, token_expire: int,
+            issue_ts: int | None, salt: int | None) -> AccessToken:
+    check_credentials(app_id, app_certificate)
+    check_lifetime(token_expire, "token lifetime")
+    if issue_ts is None:
+        issue_ts = int(time.time())
+    elif isinstance(issue_ts, bool) or not isinstance(issue_ts, int) or not 0 <= issue_ts <= 0xFFFFFFFF:
+        raise TokenError(f"issue_ts must be Unix seconds in 0…{0xFFFFFFFF}, got {issue_ts!r}")
+    if salt is None:
+        salt = random_salt()
+    elif isinstance(salt, bool) or not isinstance(salt, int) or not 1 <= salt <= MAX_SALT:
+        raise TokenError(f"salt must be in 1…{MAX_SALT}, got {salt!r}")
+    return AccessToken(app_id, issue_ts, token_expire, salt)
+
+
+def _rtc_service(channel_name: str, uid: int | str, join: int, audio: int | None = None,
+                 video: int | None = None, data: int | None = None) -> ServiceRtc:
+    service = ServiceRtc(channel_name=check_channel(channel_name), uid=check_uid(uid))
+    service.privileges[RtcPrivilege.JOIN_CHANNEL] = join
+    if audio is not None:
+        service.privileges[RtcPrivilege.PUBLISH_AUDIO_STREAM] = audio
+        service.privileges[RtcPrivilege.PUBLISH_VIDEO_STREAM] = video
+        service.privileges[RtcPrivilege.PUBLISH_DATA_STREAM] = data
+    return service
+
+
+def _rtc_for_role(channel_name: str, uid: int | str, role: Role | int, privilege_expire: int) -> ServiceRtc:
+    check_lifetime(privilege_expire, "privilege lifetime", required=False)
+    if check_role(role) is Role.PUBLISHER:
+        e = privilege_expire
+        return _rtc_service(channel_name, uid, e, e, e, e)
+    return _rtc_service(channel_name, uid, privilege_expire)
+
+
+def _rtm_user_for(uid: int | str, rtm_user: str | None) -> str:
+    if rtm_user is not None:
+        return check_account(rtm_user, "RTM user id")
+    if uid == 0 and not isinstance(uid, str):
+        raise TokenError("uid 0 names no RTM user; pass rtm_user")
+    return check_account(uid_text(uid) if isinstance(uid, int) else uid, "RTM user id")
+
+
+def _finish(token: AccessToken, app_certificate: str, *services: Service) -> str:
+    token.services.extend(services)
+    return token.build(app_certificate)
+
+
+def build_rtc_token(app_id: str, app_certificate: str, channel_name: str, uid: int | str,
+                    role: Role | int, token_expire: int, privilege_expire: int = 0, *,
+                    issue_ts: int | None = None, salt: int | None = None) -> str:
+    """An RTC token for ``uid`` (int, 0 = any) or account (str) in ``channel_name``.
+
+    A publisher gets join + publish audio, video and data; a subscriber gets join only. Each
+    privilege lives ``privilege_expire`` seconds (0: as long as the token).
+    """
+    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    return _finish(token, app_certificate, _rtc_for_role(channel_name, uid, role, privilege_expire))
+
+
+def build_rtc_token_with_privileges(
+    app_id: str, app_certificate: str, channel_name: str, uid: int | str, token_expire: int,
+    join_channel_expire: int, publish_audio_expire: int, publish_video_expire: int,
+    publish_data_expire: int, *, issue_ts: int | None = None, salt: int | None = None,
+) -> str:
+    """An RTC token with all four privileges, each with its own lifetime."""
+    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    lifetimes = [
+        check_lifetime(v, f"{name} privilege lifetime", required=False)
+        for name, v in (("join channel", join_channel_expire), ("publish audio", publish_audio_expire),
+                        ("publish video", publish_video_expire), ("publish data", publish_data_expire))
+    ]
+    return _finish(token, app_certificate, _rtc_service(channel_name, uid, *lifetimes))
+
+
+def build_rtc_rtm_token(app_id: str, app_certificate: str, channel_name: str, uid: int | str,
+                        role: Role | int, token_expire: int, privilege_expire: int = 0, *,
+                        rtm_user: str | None = None, rtm_expire: int | None = None,
+                        issue_ts: int | None = None, salt: int | None = None) -> str:
+    """RTC (as ``build_rtc_token``) plus RTM login in one token.
+
+    The RTM user defaults to the uid's text; the RTM login lives ``rtm_expire`` seconds
+    (default: the token lifetime).
+    """
+    return _rtc_rtm_plus(app_id, app_certificate, channel_name, uid, role, token_expire,
+                         privilege_expire, rtm_user, rtm_expire, issue_ts, salt)
+
+
+def _rtc_rtm_plus(app_id, app_certificate, channel_name, uid, role, token_expire, privilege_expire,
+                  rtm_user, rtm_expire, issue_ts, salt, *extra: Service) -> str:
+    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    rtc = _rtc_for_role(channel_name, uid, role, privilege_expire)
+    login = token_expire if rtm_expire is None else check_lifetime(rtm_expire, "RTM lifetime", required=False)
+    rtm = ServiceRtm(user_id=_rtm_user_for(uid, rtm_user)).add_privilege(ServiceRtm.LOGIN, login)
+    return _finish(token, app_certificate, rtc, rtm, *extra)
+
+
+def build_rtm_token(app_id: str, app_certificate: str, user_id: str, token_expire: int, *,
+                    issue_ts: int | None = None, salt: int | None = None) -> str:
+    """An RTM login token for ``user_id``."""
+    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    rtm = ServiceRtm(user_id=check_account(user_id, "RTM user id"))
+    return _finish(token, app_certificate, rtm.add_privilege(ServiceRtm.LOGIN, token_expire))
+
+
+def build_rtm2_token(app_id: str, app_certificate: str, user_id: str, token_expire: int,
+                     permissions: Rtm2Permissions, *, issue_ts: int | None = None,
+                     salt: int | None = None) -> str:
+    """An RTM login token limited to resources: {Rtm2Resource: {Rtm2Permission: [names]}}."""
+    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    checked: dict[int, dict[int, list[str]]] = {}
+    try:
+        for resource, by_permission in permissions.items():
+            if not 0 <= int(resource) <= 0xFFFF:
+                raise ValueError
+            inner = checked.setdefault(int(resource), {})
+            for permission, names in by_permission.items():
+                if not 0 <= int(permission) <= 0xFFFF or isinstance(names, str):
+                    raise ValueError
+                inner[int(permission)] = [check_account(n, "RTM resource name") for n in names]
+    except (AttributeError, TypeError, ValueError):
+        raise TokenError("permissions must map resource types to {permission type: [resource names]}") from None
+    rtm2 = ServiceRtm2(user_id=check_account(user_id, "RTM user id"), permissions=checked)
+    return _finish(token, app_certificate, rtm2.add_privilege(ServiceRtm2.LOGIN, token_expire))
+
+
+def build_chat_user_token(app_id: str, app_certificate: str, user_id: str, token_expire: int, *,
+                          issue_ts: int | None = None, salt: int | None = None) -> str:
+    """A Chat user token for ``user_id``."""
+    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    chat = ServiceChat(user_id=check_account(user_id, "Chat user id"))
+    return _finish(token, app_certificate, chat.add_privilege(ServiceChat.USER, token_expire))
+
+
+def build_chat_app_token(app_id: str, app_certificate: str, token_expire: int, *,
+                         issue_ts: int | None = None, salt: int | None = None) -> str:
+    """A Chat app token (server-side REST calls)."""
+    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    return _finish(token, app_certificate, ServiceChat().add_privilege(ServiceChat.APP, token_expire))
+
+
+def build_fpa_token(app_id: str, app_certificate: str, token_expire: int = MAX_EXPIRE, *,
+                    issue_ts: int | None = None, salt: int | None = None) -> str:
+    """An FPA login token; Agora's builder makes it live 24 hours."""
+    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    return _finish(token, app_certificate, ServiceFpa().add_privilege(ServiceFpa.LOGIN, 0))
+
+
+def _check_room_role(role: int) -> int:
+    if isinstance(role, bool) or not isinstance(role, int) or not -32768 <= role <= 32767:
+        raise TokenError(f"room role must be a 16-bit integer, got {role!r}")
+    return role
+
+
+def build_apaas_room_user_token(app_id: str, app_certificate: str, room_uuid: str, user_uuid: str,
+                                role: int, token_expire: int, *, issue_ts: int | None = None,
+                                salt: int | None = None) -> str:
+    """APaaS (Flexible Classroom) room user token: APaaS + RTM login + Chat user (md5 of user)."""
+    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    user = check_account(user_uuid, "user uuid")
+    apaas = ServiceApaas(room_uuid=check_account(room_uuid, "room uuid"), user_uuid=user,
+                         role=_check_room_role(role))
+    rtm = ServiceRtm(user_id=user).add_privilege(ServiceRtm.LOGIN, token_expire)
+    chat = ServiceChat(user_id=hashlib.md5(user.encode("utf-8")).hexdigest())
+    return _finish(token, app_certificate, apaas, rtm, chat.add_privilege(ServiceChat.USER, token_expire))
+
+
+def build_apaas_user_token(app_id: str, app_certificate: str, user_uuid: str, token_expire: int, *,
+                           issue_ts: int | None = None, salt: int | None = None) -> str:
+    """APaaS user token."""
+    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    apaas = ServiceApaas(user_uuid=check_account(user_uuid, "user uuid"))
+    return _finish(token, app_certificate, apaas.add_privilege(ServiceApaas.USER, token_expire))
+
+
+def build_apaas_app_token(app_id: str, app_certificate: str, token_expire: int, *,
+                          issue_ts: int | None = None, salt: int | None = None) -> str:
+    """APaaS app token."""
+    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    return _finish(token, app_certificate, ServiceApaas().add_privilege(ServiceApaas.APP, token_expire))
+
+
+def build_conversational_ai_token(app_id: str, app_certificate: str, channel_name: str,
+                                  uid: int | str, role: Role | int, token_expire: int,
+                                  privilege_expire: int = 0, *, rtm_user: str | None = None,
+                                  rtm_expire: int | None = None, issue_ts: int | None = None,
+                                  salt: int | None = None) -> str:
+    """RTC (for the role) + RTM login + the Conversational AI service."""
+    return _rtc_rtm_plus(app_id, app_certificate, channel_name, uid, role, token_expire,
+                         privilege_expire, rtm_user, rtm_expire, issue_ts, salt,
+                         ServiceConversationalAi())
+
+
+def build_speech_to_text_token(app_id: str, app_certificate: str, channel_name: str,
+                               uid: int | str, role: Role | int, token_expire: int,
+                               privilege_expire: int = 0, *, rtm_user: str | None = None,
+                               rtm_expire: int | None = None, issue_ts: int | None = None,
+                               salt: int | None = None) -> str:
+    """RTC (for the role) + RTM login + the speech-to-text service."""
+    return _rtc_rtm_plus(app_id, app_certificate, channel_name, uid, role, token_expire,
+                         privilege_expire, rtm_user, rtm_expire, issue_ts, salt, ServiceSpeechToText())

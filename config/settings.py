@@ -7,11 +7,12 @@ Empty variables count as unset.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEMO_ENV_FILE = CONFIG_DIR / "demo.env"
@@ -41,9 +42,24 @@ TRUSTED_PROXIES = "TRUSTED_PROXIES"
 MAX_BODY_BYTES = "MAX_BODY_BYTES"
 LOG_LEVEL = "LOG_LEVEL"
 DEMO_MODE = "DEMO_MODE"
+DEMO_FALLBACK = "DEMO_FALLBACK"  # set by `make run` only: no APP_ID → demo configuration
 ENV_FILE = "ENV_FILE"
-# flask-limiter's own keys are passed through unchanged (RATELIMIT_STORAGE_URI, ...).
+WEB_CONCURRENCY = "WEB_CONCURRENCY"  # gunicorn's worker count (gunicorn.conf.py)
+# flask-limiter's own keys are passed through (RATELIMIT_STORAGE_URI, ...), each value read as
+# JSON when it is JSON, the way Flask's from_prefixed_env reads them: false, 0.5, {"a": 1}.
 RATELIMIT_PREFIX = "RATELIMIT_"
+RATELIMIT_STORAGE_URI = "RATELIMIT_STORAGE_URI"
+RATELIMIT_STORAGE_OPTIONS = "RATELIMIT_STORAGE_OPTIONS"
+RATELIMIT_STRATEGY = "RATELIMIT_STRATEGY"
+_RATELIMIT_FLAGS = ("RATELIMIT_ENABLED", "RATELIMIT_HEADERS_ENABLED", "RATELIMIT_SWALLOW_ERRORS",
+                    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", "RATELIMIT_FAIL_ON_FIRST_BREACH",
+                    "RATELIMIT_DEFAULTS_PER_METHOD", "RATELIMIT_APPLICATION_PER_METHOD")
+_RATELIMIT_LIMITS = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META",
+                     "RATELIMIT_IN_MEMORY_FALLBACK")
+_RATELIMIT_CALLABLES = ("RATELIMIT_KEY_FUNC", "RATELIMIT_REQUEST_IDENTIFIER", "RATELIMIT_ON_BREACH_CALLBACK",
+                        "RATELIMIT_ON_META_BREACH_CALLBACK", "RATELIMIT_DEFAULTS_EXEMPT_WHEN",
+                        "RATELIMIT_DEFAULTS_DEDUCT_WHEN", "RATELIMIT_APPLICATION_EXEMPT_WHEN",
+                        "RATELIMIT_APPLICATION_DEDUCT_WHEN")
 
 MAX_EXPIRE = 86_400
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
@@ -75,10 +91,11 @@ class Settings:
     rate_limit_per_user: str = "60/minute"
     rate_limit_per_ip: str = "600/minute"
     trusted_proxies: int = 0
+    web_concurrency: int | None = None  # unset: gunicorn.conf.py's default
     max_body_bytes: int = 4096
     log_level: str = "INFO"
     demo: bool = False
-    ratelimit: Mapping[str, str] = field(default_factory=dict)
+    ratelimit: Mapping[str, Any] = field(default_factory=dict)
 
     def as_flask_config(self) -> dict:
         """The settings as Flask config keys (upper case), plus flask-limiter's own."""
@@ -119,9 +136,14 @@ def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 def demo_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The committed demo configuration under whatever the environment already sets."""
     env = read_env_file(DEMO_ENV_FILE)
+    env[POLICY_FILE] = str(CONFIG_DIR.parent / env[POLICY_FILE])
     env.update(environment(environ))
     env[DEMO_MODE] = "1"
     return env
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -174,10 +196,50 @@ def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
-    """Read and validate every setting. ``demo`` layers the committed demo configuration."""
+def _ratelimit(env: Mapping[str, str]) -> dict[str, Any]:
+    """flask-limiter's ``RATELIMIT_*`` settings, typed, with the storage defaulting to memory://."""
+    from limits.storage import SCHEMES
+    from limits.strategies import STRATEGIES
+
+    out: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(RATELIMIT_PREFIX):
+            continue
+        if name in _RATELIMIT_CALLABLES:
+            raise ConfigError(f"{name} takes a Python callable: it cannot be set from the environment")
+        if name in _RATELIMIT_LIMITS:
+            out[name] = _limit(env, name, "")
+            continue
+        try:
+            out[name] = json.loads(raw)
+        except ValueError:
+            out[name] = raw
+    for name in _RATELIMIT_FLAGS:
+        if not isinstance(out.get(name, False), bool):
+            raise ConfigError(f"{name} must be true or false, got {env[name]!r}")
+    if not isinstance(out.get(RATELIMIT_STORAGE_OPTIONS, {}), dict):
+        raise ConfigError(f'{RATELIMIT_STORAGE_OPTIONS} must be a JSON object like {{"socket_timeout": 0.5}}')
+    if out.get(RATELIMIT_STRATEGY, "fixed-window") not in STRATEGIES:
+        raise ConfigError(f"{RATELIMIT_STRATEGY} must be one of {', '.join(STRATEGIES)}")
+    uri = out.setdefault(RATELIMIT_STORAGE_URI, "memory://")
+    if not isinstance(uri, str) or uri.partition("://")[0] not in SCHEMES or uri.startswith("async+"):
+        raise ConfigError(f"{RATELIMIT_STORAGE_URI} must be memory://, redis://host:port or another "
+                          f"storage flask-limiter supports, got {uri!r}")
+    return out
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, demo: bool | None = None) -> Settings:
+    """Read and validate every setting.
+
+    ``demo`` layers the committed demo configuration under the environment; by default that
+    happens only when ``DEMO_FALLBACK`` is set (``make run`` does) and ``APP_ID`` is not.
+    The Procfile never sets it, so production never runs on demo credentials.
+    """
+    if demo is None:
+        env = environment(environ)
+        demo = _truthy(env.get(DEMO_FALLBACK)) and APP_ID not in env
     env = demo_environment(environ) if demo else environment(environ)
-    is_demo = env.get(DEMO_MODE, "").lower() in ("1", "true", "yes")
+    is_demo = _truthy(env.get(DEMO_MODE))
 
     origins = _list(env, CORS_ALLOW_ORIGIN) or ("*",)
     for origin in origins:
@@ -192,9 +254,6 @@ def load_settings(environ: Mapping[str, str] | None = None, *, demo: bool = Fals
     policy_file = env.get(POLICY_FILE)
     if policy_file and not Path(policy_file).is_file():
         raise ConfigError(f"{POLICY_FILE}: no such file: {policy_file}")
-
-    ratelimit = {k: v for k, v in env.items() if k.startswith(RATELIMIT_PREFIX)}
-    ratelimit.setdefault("RATELIMIT_STORAGE_URI", "memory://")
 
     log_level = env.get(LOG_LEVEL, "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -221,8 +280,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, demo: bool = Fals
         rate_limit_per_user=_limit(env, RATE_LIMIT_PER_USER, "60/minute"),
         rate_limit_per_ip=_limit(env, RATE_LIMIT_PER_IP, "600/minute"),
         trusted_proxies=_int(env, TRUSTED_PROXIES, 0, 0, 10),
+        web_concurrency=_int(env, WEB_CONCURRENCY, None, 1, 1024),
         max_body_bytes=_int(env, MAX_BODY_BYTES, 4096, 256, 1 << 20),
         log_level=log_level,
         demo=is_demo,
-        ratelimit=ratelimit,
+        ratelimit=_ratelimit(env),
     )

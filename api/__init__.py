@@ -1,0 +1,14 @@
+"""The HTTP contracts, one blueprint per product, and the request plumbing around them."""
+from __future__ import annotations
+
+from flask import Flask
+
+from . import chat, generic, health, rtc, rtm
+
+TOKEN_BLUEPRINTS = (rtc.bp, rtm.bp, chat.bp, generic.bp)
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(health.bp)
+    for bp in TOKEN_BLUEPRINTS:
+        app.register_blueprint(bp)

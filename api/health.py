@@ -1,0 +1,21 @@
+"""Liveness and readiness: open to everyone, never rate-limited per user."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/ping")
+def ping():
+    """agora-token-service's liveness check."""
+    return jsonify(message="pong")
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 when this process can serve: which app id it serves (never the certificate)."""
+    checks = current_app.extensions.get("health_checks", {})
+    report = {name: check() for name, check in checks.items()}
+    return jsonify(status="ok", app_id=current_app.config["APP_ID"],
+                   demo=bool(current_app.config.get("DEMO")), **report)

@@ -1,0 +1,107 @@
+"""Request ids, one JSON access line per request, one JSON audit line per decision.
+
+Nothing secret is ever logged: no JWT, no Agora token, no certificate, no query string.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import sys
+import time
+
+from flask import Flask, Response, g, request
+
+from auth.models import Identity, PolicyDecision, TokenRequest
+
+access_log = logging.getLogger("agora_token_server.access")
+audit_log = logging.getLogger("agora_token_server.audit")
+app_log = logging.getLogger("agora_token_server")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+NO_CACHE = {
+    "Cache-Control": "private, no-cache, no-store, must-revalidate, max-age=0",
+    "Pragma": "no-cache",
+    "Expires": "-1",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the record's ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str) -> None:
+    """Route the service's loggers to stderr as JSON lines (idempotent)."""
+    root = logging.getLogger("agora_token_server")
+    if not any(getattr(h, "_agora_json", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        handler._agora_json = True
+        root.addHandler(handler)
+        root.propagate = False
+    root.setLevel(level)
+
+
+def client_address() -> str:
+    return request.remote_addr or "-"
+
+
+def request_id() -> str:
+    rid = g.get("request_id")
+    if rid is None:
+        given = request.headers.get("X-Request-Id", "")
+        rid = g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+    return rid
+
+
+def audit(caller: Identity, want: TokenRequest, decision: PolicyDecision) -> None:
+    audit_log.info("token granted" if decision.granted else "token denied", extra={"fields": {
+        "request_id": request_id(),
+        "subject": caller.subject,
+        "issuer": caller.issuer,
+        "service": want.service + ("-app" if want.app else ""),
+        "channel": want.channel,
+        "uid": want.uid if want.service == "rtc" else want.user,
+        "role": want.role.name.lower() if want.role is not None else None,
+        "lifetime": decision.expire if decision.granted else want.expire,
+        "decision": "granted" if decision.granted else "denied",
+        "reason": decision.reason,
+        "client": client_address(),
+    }})
+
+
+def init_app(app: Flask) -> None:
+    configure_logging(app.config.get("LOG_LEVEL", "INFO"))
+
+    @app.before_request
+    def _start_clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        rid = request_id()
+        response.headers["X-Request-Id"] = rid
+        response.headers.update(NO_CACHE)
+        started = g.get("started")
+        access_log.info("request", extra={"fields": {
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+            "request_id": rid,
+            "client": client_address(),
+        }})
+        return response

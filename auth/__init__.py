@@ -1,0 +1,39 @@
+"""Who is asking (a verified JWT) and what they may have (the operator's policy).
+
+``Auth`` bundles the two, built once at start-up from the settings; the service calls
+``authenticate(authorization_header)`` and ``policy.decide(identity, request)``.
+"""
+from __future__ import annotations
+
+from config.settings import POLICY_FILE, ConfigError, Settings
+
+from .models import Identity, PolicyDecision, TokenRequest
+
+__all__ = ["Auth", "Identity", "PolicyDecision", "TokenRequest"]
+
+
+class Auth:
+    """The JWT verifier and the policy, as one Flask extension."""
+
+    def __init__(self, verifier, policy):
+        self.verifier = verifier
+        self.policy = policy
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Auth":
+        from .jwt import JWTVerifier
+        from .policy import load_policy
+
+        if not settings.policy_file:
+            raise ConfigError(f"{POLICY_FILE} is not set: the service grants nothing without a policy "
+                              "(see config/policy.example.yaml)")
+        return cls(JWTVerifier.from_settings(settings), load_policy(settings.policy_file))
+
+    def authenticate(self, authorization: str | None) -> Identity:
+        """The verified identity behind an ``Authorization`` header, or ``Unauthorized``."""
+        from .jwt import bearer_token
+
+        return self.verifier.verify(bearer_token(authorization))
+
+    def init_app(self, app) -> None:
+        app.extensions["auth"] = self

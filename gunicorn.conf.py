@@ -1,0 +1,52 @@
+"""gunicorn settings for the Procfile and `make run`.
+
+Binds 0.0.0.0:$PORT (default 8080); WEB_CONCURRENCY sets the worker count. The app is not
+preloaded: each worker builds it, so `kill -HUP <master>` re-reads settings and the policy
+file in fresh workers while the old ones finish their requests.
+"""
+import multiprocessing
+import sys
+
+from config.settings import ConfigError, environment, load_settings
+
+_env = environment()
+
+bind = f"0.0.0.0:{_env.get('PORT') or _env.get('SERVER_PORT') or 8080}"
+# Token minting is CPU-bound and short: one sync worker per core keeps every core busy
+# without queueing inside a worker; see the README's Performance section for the numbers.
+workers = int(_env.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2)
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 20  # SIGTERM: in-flight requests get this long to finish
+keepalive = 5
+accesslog = None  # the app writes one JSON line per request itself
+errorlog = "-"
+loglevel = "info"
+# Bounds on what a client may send before the app sees it.
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+
+
+def on_starting(server):
+    """Validate the whole configuration once in the master, with a one-line error."""
+    try:
+        settings = load_settings()
+        from auth import Auth
+
+        Auth.from_settings(settings)
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        sys.exit(3)
+    if settings.demo:
+        port = bind.rsplit(":", 1)[1]
+        server.log.warning(
+            "\n" + "!" * 78 + "\n"
+            "  DEMO CONFIGURATION (config/demo.env): no APP_ID is set.\n"
+            "  Tokens are signed with demo credentials that Agora will REJECT.\n"
+            "  Set APP_ID, APP_CERTIFICATE, a JWT key and POLICY_FILE for real use.\n"
+            "  Try it:\n"
+            f"    curl -H \"Authorization: Bearer $(make -s dev-jwt SUB=alice GROUPS=hosts)\" \\\n"
+            f"      http://127.0.0.1:{port}/rtc/live-demo/publisher/userAccount/alice/\n"
+            + "!" * 78
+        )

@@ -1,0 +1,130 @@
+"""Real processes for integration tests: free loopback ports, start, wait until ready, stop.
+
+Servers the project does not ship (redis-server, nginx, chromium) are installed from
+Debian's packages when missing, as an operator would.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 20.0, proc=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+_apt_updated = False
+
+
+def ensure_installed(command: str, package: str) -> str:
+    """The path of ``command``, installing Debian's ``package`` first if it is missing."""
+    global _apt_updated
+    for candidate in (shutil.which(command), f"/usr/sbin/{command}", f"/usr/bin/{command}"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if not _apt_updated:
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+        _apt_updated = True
+    subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", package], check=True,
+                   env=env, stdout=subprocess.DEVNULL)
+    found = shutil.which(command) or f"/usr/sbin/{command}"
+    if not os.access(found, os.X_OK):
+        raise RuntimeError(f"installed {package} but {command} is still missing")
+    return found
+
+
+def procfile_command(name: str = "web") -> list[str]:
+    """The Procfile's command for ``name``, run from the project's virtualenv."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        key, _, command = line.partition(":")
+        if key.strip() == name:
+            argv = shlex.split(command)
+            argv[0] = str(VENV_BIN / argv[0])
+            return argv
+    raise KeyError(name)
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@contextmanager
+def gunicorn(env: Mapping[str, str], *, workers: int = 2, port: int | None = None,
+             log_path: Path | None = None) -> Iterator["Service"]:
+    """The service from the Procfile, with ``env`` as its whole configuration."""
+    port = port or free_port()
+    full_env = {"PATH": os.environ.get("PATH", ""), "PORT": str(port), "WEB_CONCURRENCY": str(workers),
+                "PYTHONUNBUFFERED": "1", **env}
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(procfile_command(), cwd=ROOT, env=full_env, stdout=log, stderr=log,
+                            start_new_session=True)
+    try:
+        wait_for_port(port, proc=proc)
+        service = Service(proc, port)
+        service.wait_ready()
+        yield service
+    finally:
+        stop(proc)
+        if log_path:
+            log.close()
+
+
+class Service:
+    def __init__(self, proc: subprocess.Popen, port: int, host: str = "127.0.0.1"):
+        self.proc = proc
+        self.port = port
+        self.url = f"http://{host}:{port}"
+        self.http = requests.Session()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.http.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError("service never became healthy")
+
+    def get(self, path: str, **kw):
+        return self.http.get(self.url + path, timeout=kw.pop("timeout", 10), **kw)
+
+    def post(self, path: str, **kw):
+        return self.http.post(self.url + path, timeout=kw.pop("timeout", 10), **kw)

@@ -1,0 +1,67 @@
+"""The real thing: the Procfile's gunicorn with two workers, every contract over HTTP."""
+from __future__ import annotations
+
+import pytest
+
+import tokens
+from tests.conftest import APP_CERTIFICATE, BASE_ENV, sign_jwt
+from tests.procs import gunicorn
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    log = tmp_path_factory.mktemp("gunicorn") / "service.log"
+    with gunicorn(BASE_ENV, workers=2, log_path=log) as svc:
+        svc.log_path = log
+        yield svc
+
+
+@pytest.fixture(scope="module")
+def auth():
+    return {"Authorization": "Bearer " + sign_jwt("ops-user", groups=["ops"])}
+
+
+CALLS = [
+    ("POST", "/fetch_rtc_token", {"uid": 1, "ChannelName": "c", "role": 1}, "token"),
+    ("GET", "/rtc/c/publisher/uid/1/", None, "rtcToken"),
+    ("GET", "/rtc/c/subscriber/userAccount/al/?expiry=60", None, "rtcToken"),
+    ("GET", "/rtm/al/", None, "rtmToken"),
+    ("GET", "/rte/c/publisher/uid/1/", None, "rtmToken"),
+    ("GET", "/chat/app/", None, "chatToken"),
+    ("GET", "/chat/account/al/", None, "chatToken"),
+    ("POST", "/getToken", {"tokenType": "rtc", "channel": "c", "role": "publisher", "uid": "1"}, "token"),
+    ("POST", "/generate-user-token", {"user_uuid": "al"}, "token"),
+    ("POST", "/generate-app-token", {}, "token"),
+    ("GET", "/access_token?channel=c&uid=1&role=publisher", None, "token"),
+]
+
+
+@pytest.mark.parametrize("method, path, body, key", CALLS)
+def test_every_contract_over_http(service, auth, method, path, body, key):
+    r = service.http.request(method, service.url + path, json=body, headers=auth, timeout=10)
+    assert r.status_code == 200, r.text
+    assert tokens.parse_token(r.json()[key]).verify(APP_CERTIFICATE)
+    assert "no-store" in r.headers["Cache-Control"]
+
+
+def test_python_sample_over_http(service, auth):
+    r = service.get("/v1/token?channel_name=c", headers=auth)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
+    assert tokens.parse_token(r.text).verify(APP_CERTIFICATE)
+
+
+def test_errors_over_http(service, auth):
+    assert service.get("/rtm/al/").status_code == 401
+    r = service.post("/getToken", data=b"\x00\xff" * 10, headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["code"] == "400"
+    assert service.get("/ping").json() == {"message": "pong"}
+
+
+def test_json_log_lines(service, auth):
+    service.get("/rtm/al/", headers=auth)
+    import json
+    lines = [json.loads(l) for l in service.log_path.read_text().splitlines() if l.startswith("{")]
+    assert any(l.get("path") == "/rtm/al/" and l.get("status") == 200 for l in lines)
+    assert not any(auth["Authorization"].split()[1] in json.dumps(l) for l in lines)

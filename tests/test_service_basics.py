@@ -1,0 +1,119 @@
+"""Health checks, CORS, request ids, settings validation and what the logs may contain."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app import create_app
+from config.settings import ConfigError
+from tests.conftest import APP_CERTIFICATE, APP_ID, JWT_SECRET
+
+
+def test_ping(client):
+    r = client.get("/ping")
+    assert r.status_code == 200
+    assert r.json == {"message": "pong"}
+
+
+def test_healthz_names_app_id_never_certificate(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json["status"] == "ok"
+    assert r.json["app_id"] == APP_ID
+    assert APP_CERTIFICATE not in r.get_data(as_text=True)
+
+
+def test_preflight_needs_no_authentication(client):
+    r = client.options("/getToken", headers={
+        "Origin": "https://app.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    })
+    assert r.status_code == 200
+    assert r.headers["Access-Control-Allow-Origin"] in ("*", "https://app.example.com")
+    allowed = r.headers["Access-Control-Allow-Headers"].lower()
+    assert "authorization" in allowed and "content-type" in allowed
+
+
+def test_cors_on_errors_and_vary(client):
+    r = client.get("/rtm/bob/", headers={"Origin": "https://app.example.com"})
+    assert r.status_code == 401
+    assert r.headers["Access-Control-Allow-Origin"] in ("*", "https://app.example.com")
+    assert "Origin" in r.headers["Vary"]
+
+
+def test_cors_allowlist(env, bearer):
+    env["CORS_ALLOW_ORIGIN"] = "https://good.example, https://other.example"
+    client = create_app({"ENV": env}).test_client()
+    good = client.get("/rtm/bob/", headers={"Origin": "https://good.example", **bearer()})
+    assert good.headers["Access-Control-Allow-Origin"] == "https://good.example"
+    bad = client.get("/rtm/bob/", headers={"Origin": "https://evil.example", **bearer()})
+    assert "Access-Control-Allow-Origin" not in bad.headers
+    assert "Origin" in bad.headers["Vary"]
+
+
+def test_request_id_echoed_or_generated(client):
+    assert client.get("/ping", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
+    generated = client.get("/ping", headers={"X-Request-Id": "bad id with spaces"}).headers["X-Request-Id"]
+    assert generated != "bad id with spaces" and len(generated) == 16
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("APP_ID", "", "APP_ID is not set"),
+    ("APP_ID", "abc", "APP_ID must be 32 hexadecimal"),
+    ("APP_CERTIFICATE", "z" * 32, "APP_CERTIFICATE must be 32 hexadecimal"),
+    ("DEFAULT_EXPIRE", "0", "DEFAULT_EXPIRE must be between 1 and 86400"),
+    ("DEFAULT_EXPIRE", "soon", "DEFAULT_EXPIRE must be a whole number"),
+    ("PORT", "99999", "PORT must be between"),
+    ("CORS_ALLOW_ORIGIN", "not an origin", "CORS_ALLOW_ORIGIN"),
+    ("POLICY_FILE", "/no/such/policy.yaml", "POLICY_FILE"),
+    ("RATE_LIMIT_PER_USER", "lots", "RATE_LIMIT_PER_USER"),
+    ("TRUSTED_PROXIES", "-1", "TRUSTED_PROXIES"),
+])
+def test_bad_settings_refuse_to_start(env, name, value, message):
+    env[name] = value
+    with pytest.raises(ConfigError) as info:
+        create_app({"ENV": env})
+    assert message in str(info.value)
+
+
+def test_missing_policy_refuses_to_start(env):
+    del env["POLICY_FILE"]
+    with pytest.raises(ConfigError, match="POLICY_FILE is not set"):
+        create_app({"ENV": env})
+
+
+def test_demo_fallback_only_when_asked(env):
+    minimal = {"ENV_FILE": env["ENV_FILE"]}
+    with pytest.raises(ConfigError, match="APP_ID is not set"):
+        create_app({"ENV": minimal})
+    app = create_app({"ENV": {**minimal, "DEMO_FALLBACK": "1"}})
+    assert app.config["DEMO"] is True
+    assert app.test_client().get("/healthz").json["demo"] is True
+
+
+def test_dotenv_file_fills_unset_variables(env, tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("# comment\nexport DEFAULT_EXPIRE=777\nAPP_ID='%s'\n" % ("a" * 32))
+    env["ENV_FILE"] = str(dotenv)
+    app = create_app({"ENV": env})
+    assert app.config["DEFAULT_EXPIRE"] == 777
+    assert app.config["APP_ID"] == env["APP_ID"]  # the environment wins over the file
+
+
+def test_logs_carry_no_secrets(client, bearer, logs):
+    headers = bearer()
+    jwt_text = headers["Authorization"].split()[1]
+    token = client.get("/rtc/ch/publisher/uid/5/?expiry=60", headers=headers).json["rtcToken"]
+    client.get("/rtm/bob/", headers={"Authorization": "Bearer " + jwt_text[:-3] + "xyz"})
+    lines = [getattr(r, "fields", {}) | {"msg": r.getMessage()} for r in logs.records]
+    blob = json.dumps(lines)
+    assert "expiry" not in blob  # no query strings
+    for secret in (jwt_text, jwt_text[:-3], token, APP_CERTIFICATE, JWT_SECRET):
+        assert secret not in blob
+    access = [l for l in lines if l.get("path") == "/rtc/ch/publisher/uid/5/"]
+    assert access and access[0]["status"] == 200 and access[0]["method"] == "GET"
+    audits = [l for l in lines if l.get("decision") == "granted"]
+    assert audits[0]["channel"] == "ch" and audits[0]["uid"] == 5 and audits[0]["lifetime"] == 60
+    assert audits[0]["subject"] == "ops-user" and audits[0]["role"] == "publisher"

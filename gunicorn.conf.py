@@ -19,6 +19,9 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 20  # SIGTERM: in-flight requests get this long to finish
 keepalive = 5
+# gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), which
+# two instances on one machine would fight over; signals (HUP, TERM, TTIN/TTOU) do the same job.
+control_socket_disable = True
 accesslog = None  # the app writes one JSON line per request itself
 errorlog = "-"
 loglevel = "info"

@@ -1,0 +1,208 @@
+"""The signing keys of a remote JWKS (``JWT_JWKS_URL``), fetched and cached for ``auth.jwt``.
+
+pyjwt's ``PyJWKClient`` does the HTTP fetch (http(s) only, no redirects, a timeout) and
+``PyJWK`` parses each key. This module adds what they lack:
+
+- **stale-if-error**: known keys keep working for ``JWT_JWKS_STALE_TTL`` after the last good
+  fetch while the endpoint is down; a cold cache answers 503 instead of hanging;
+- **a cooldown after every fetch attempt**, failed ones included, so neither a flood of unknown
+  ``kid`` values nor an outage becomes a flood of fetches;
+- **single flight**: concurrent requests wait for one fetch instead of making N;
+- **family filtering**: only keys whose ``kty``/``crv``/``alg`` fit ``JWT_ALGORITHMS`` are usable,
+  and an endpoint serving nothing usable counts as down.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from jwt import PyJWK, PyJWKClient, PyJWTError
+
+from errors import ServiceUnavailable, Unauthorized
+
+log = logging.getLogger(__name__)
+
+# What each accepted algorithm needs: its JWK key type (the "family" of JWT_ALGORITHMS).
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+CURVE_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+EDDSA_CURVES = ("Ed25519",)
+KEY_TYPES: dict[str, str] = {
+    **{alg: "oct" for alg in HMAC_ALGORITHMS},
+    **{alg: "RSA" for alg in RSA_ALGORITHMS},
+    **{alg: "EC" for alg in CURVE_ALGORITHMS.values()},
+    "EdDSA": "OKP",
+}
+MIN_RSA_BITS = 2048
+USER_AGENT = "agora-token-server"  # urllib's default agent is refused by some CDNs
+
+
+@dataclass(frozen=True, eq=False)
+class SigningKey:
+    """A verification key and the algorithms (a subset of ``JWT_ALGORITHMS``) it may verify."""
+
+    key: Any  # a cryptography public key, or the HMAC secret as bytes
+    algorithms: tuple[str, ...]
+    kid: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class _KeySet:
+    keys: tuple[SigningKey, ...]
+    by_kid: Mapping[str, SigningKey]
+    fingerprint: frozenset[str]
+    fetched_at: float
+
+
+def usable_key(jwk: Any, algorithms: Iterable[str]) -> SigningKey | None:
+    """The ``SigningKey`` for one JWK, or None when it cannot verify any allowed algorithm."""
+    if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig" or "d" in jwk:
+        return None  # not a JWK, an encryption key, or private material: never use it
+    kid = jwk.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        return None
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    if not isinstance(crv, str):
+        crv = None
+    if kty == "RSA":
+        fits: tuple[str, ...] = RSA_ALGORITHMS
+    elif kty == "EC" and crv in CURVE_ALGORITHMS:
+        fits = (CURVE_ALGORITHMS[crv],)
+    elif kty == "OKP" and crv in EDDSA_CURVES:
+        fits = ("EdDSA",)
+    else:
+        return None
+    if "alg" in jwk:
+        fits = tuple(a for a in fits if a == jwk["alg"])
+    usable = tuple(a for a in algorithms if a in fits)
+    if not usable:
+        return None
+    try:
+        key = PyJWK(jwk, usable[0]).key
+    except (PyJWTError, TypeError, ValueError):  # malformed key material: not usable
+        return None
+    if isinstance(key, RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        return None
+    return SigningKey(key=key, algorithms=usable, kid=kid)
+
+
+class JWKSCache:
+    """The usable keys of one JWKS URL: fetched on demand, cached, refreshed with care.
+
+    Keys are fresh for ``cache_ttl`` seconds after a good fetch; a request after that refetches.
+    An unknown ``kid`` refetches at once unless a fetch was attempted less than ``cooldown``
+    seconds ago. When fetches fail, the last good keys stay usable until ``stale_ttl`` after
+    that fetch; with none, lookups raise ``ServiceUnavailable``. ``generation`` changes
+    whenever the set of usable keys does, so callers can drop results verified by a removed key.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        algorithms: Iterable[str],
+        *,
+        cache_ttl: float = 300.0,
+        stale_ttl: float = 3600.0,
+        cooldown: float = 5.0,
+        timeout: float = 2.0,
+    ):
+        self.url = url
+        self.algorithms = tuple(algorithms)
+        self._client = PyJWKClient(
+            url, cache_jwk_set=False, timeout=timeout, headers={"User-Agent": USER_AGENT}
+        )
+        self._fresh_for = cache_ttl
+        self._usable_for = max(cache_ttl, stale_ttl)
+        self._cooldown = cooldown
+        self._timeout = timeout
+        self._retry_after = {"Retry-After": str(max(1, math.ceil(cooldown)))}
+        self._lock = threading.Lock()  # held only by the thread fetching
+        self._keyset: _KeySet | None = None
+        self._attempts = 0
+        self._attempted_at = -math.inf  # when the last fetch attempt ended, good or bad
+        self.generation = 0
+
+    def key_for(self, kid: str | None) -> SigningKey:
+        """The key a token names by ``kid`` (or the only key, for a token without one)."""
+        seen = self._attempts
+        keyset = self._keyset
+        now = time.monotonic()
+        if keyset is None or now - keyset.fetched_at >= self._fresh_for:
+            # Cold or due: one thread fetches; with stale keys at hand, the others don't wait.
+            if now - self._attempted_at >= self._cooldown:
+                self._refresh(seen, wait=not self._usable(keyset, now))
+            keyset = self._keyset
+            if not self._usable(keyset, time.monotonic()):
+                raise ServiceUnavailable(
+                    "the JWKS endpoint is unavailable; try again shortly",
+                    headers=self._retry_after,
+                )
+            return self._find(keyset, kid)
+        if kid is not None and kid not in keyset.by_kid:
+            if now - self._attempted_at >= self._cooldown:
+                self._refresh(seen, wait=True)
+                keyset = self._keyset
+        return self._find(keyset, kid)
+
+    def _usable(self, keyset: _KeySet | None, now: float) -> bool:
+        return keyset is not None and now - keyset.fetched_at < self._usable_for
+
+    @staticmethod
+    def _find(keyset: _KeySet, kid: str | None) -> SigningKey:
+        if kid is None:
+            if len(keyset.keys) == 1:
+                return keyset.keys[0]
+            raise Unauthorized("token has no key id (kid) and the JWKS has several keys")
+        key = keyset.by_kid.get(kid)
+        if key is None:
+            raise Unauthorized("token key id (kid) is not in the JWKS")
+        return key
+
+    def _refresh(self, seen: int, *, wait: bool) -> None:
+        """Fetch once, unless another thread fetched since ``seen`` or the cooldown holds."""
+        if not (self._lock.acquire(timeout=self._timeout) if wait else self._lock.acquire(False)):
+            return
+        try:
+            if self._attempts == seen and time.monotonic() - self._attempted_at >= self._cooldown:
+                self._fetch()
+        finally:
+            self._lock.release()
+
+    def _fetch(self) -> None:
+        try:
+            keyset = self._parse(self._client.fetch_data())
+        except (PyJWTError, OSError, ValueError, RecursionError) as e:
+            # Garbage counts as an outage: keep the keys we have.
+            log.warning("JWKS fetch from %s failed: %s", self.url, e)
+        else:
+            if self._keyset is None or keyset.fingerprint != self._keyset.fingerprint:
+                self.generation += 1
+                log.info("JWKS from %s: %d usable key(s)", self.url, len(keyset.keys))
+            self._keyset = keyset
+        finally:
+            self._attempted_at = time.monotonic()
+            self._attempts += 1
+
+    def _parse(self, data: Any) -> _KeySet:
+        jwks = data.get("keys") if isinstance(data, dict) else None
+        if not isinstance(jwks, list):
+            raise ValueError("the response has no 'keys' list")
+        keys, fingerprint = [], set()
+        for jwk in jwks:
+            key = usable_key(jwk, self.algorithms)
+            if key is not None:
+                keys.append(key)
+                fingerprint.add(json.dumps(jwk, sort_keys=True))
+        if not keys:
+            raise ValueError(f"no key fits {', '.join(self.algorithms)}")
+        by_kid: dict[str, SigningKey] = {}
+        for key in keys:
+            if key.kid is not None:
+                by_kid.setdefault(key.kid, key)
+        return _KeySet(tuple(keys), by_kid, frozenset(fingerprint), time.monotonic())

@@ -1,0 +1,306 @@
+"""auth.jwt with JWT_JWKS_URL: a real JWKS served over HTTP on 127.0.0.1 by tests.jwtutil.
+
+Times are scaled down (cooldowns and timeouts of a fraction of a second) to keep this fast;
+each test says which durations it relies on.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import pytest
+
+from auth.jwt import JWTVerifier
+from errors import ServiceUnavailable, Unauthorized
+from tests.jwtutil import (
+    JWKSServer, default_claims, ec_key, make_jwt, make_settings, public_jwk, public_pem, rsa_key,
+    sign_raw,
+)
+
+ISS = "https://idp.example.com/"
+AUD = "agora-token-server"
+COOLDOWN = 0.3
+TIMEOUT = 0.5
+FAMILIES = {"RS256": rsa_key, "ES256": ec_key}
+
+
+@pytest.fixture(params=list(FAMILIES))
+def family(request):
+    """(alg, key(n)): every JWKS behaviour is checked with RSA and with EC keys."""
+    return request.param, FAMILIES[request.param]
+
+
+def verifier_for(server: JWKSServer, alg: str = "RS256", **fields) -> JWTVerifier:
+    settings = {
+        "jwt_jwks_url": server.url, "jwt_algorithms": (alg,), "jwt_issuer": (ISS,),
+        "jwt_audience": (AUD,), "jwt_jwks_cooldown": COOLDOWN, "jwt_jwks_cache_ttl": 60.0,
+        "jwt_jwks_timeout": TIMEOUT, "jwt_jwks_stale_ttl": 60.0, **fields,
+    }
+    return JWTVerifier.from_settings(make_settings(**settings))
+
+
+def token(key, alg: str, kid: str | None, **headers) -> str:
+    """A fresh token (a new jti each time, so the verified-token cache never answers it)."""
+    if kid is not None:
+        headers["kid"] = kid
+    claims = default_claims(iss=ISS, aud=AUD, jti=uuid.uuid4().hex)
+    return make_jwt(claims, key=key, algorithm=alg, headers=headers)
+
+
+def refused(verifier: JWTVerifier, tok: str) -> str:
+    with pytest.raises(Unauthorized) as e:
+        verifier.verify(tok)
+    assert e.value.status == 401 and e.value.message and tok not in e.value.message
+    return e.value.message
+
+
+def unavailable(verifier: JWTVerifier, tok: str) -> ServiceUnavailable:
+    with pytest.raises(ServiceUnavailable) as e:
+        verifier.verify(tok)
+    assert e.value.status == 503 and e.value.message
+    assert int(e.value.headers["Retry-After"]) >= 1
+    return e.value
+
+
+def test_round_trip_fetches_once(family):
+    alg, key = family
+    with JWKSServer(public_jwk(key(0), "a"), public_jwk(key(1), "b")) as server:
+        verifier = verifier_for(server, alg)
+        assert verifier.verify(token(key(0), alg, "a")).subject == "user-1"
+        assert verifier.verify(token(key(1), alg, "b")).issuer == ISS
+        assert "signature is invalid" in refused(verifier, token(key(1), alg, "a"))
+        assert server.hits == 1
+
+
+def test_token_without_kid(family):
+    alg, key = family
+    with JWKSServer(public_jwk(key(0))) as server:
+        assert verifier_for(server, alg).verify(token(key(0), alg, None)).subject == "user-1"
+        server.serve(public_jwk(key(0), "a"), public_jwk(key(1), "b"))
+        assert "several keys" in refused(verifier_for(server, alg), token(key(0), alg, None))
+
+
+def test_unknown_kid_refetches_once_then_cools_down(family):
+    alg, key = family
+    with JWKSServer(public_jwk(key(0), "a")) as server:
+        verifier = verifier_for(server, alg)
+        verifier.verify(token(key(0), alg, "a"))
+        time.sleep(COOLDOWN)
+        assert "not in the JWKS" in refused(verifier, token(key(0), alg, "nope"))
+        assert server.hits == 2
+        assert "not in the JWKS" in refused(verifier, token(key(0), alg, "nope"))
+        assert server.hits == 2
+
+
+def test_cooldown_holds_against_a_flood_of_random_kids(family):
+    alg, key = family
+    with JWKSServer(public_jwk(key(0), "a")) as server:
+        verifier = verifier_for(server, alg, jwt_jwks_cooldown=2.0)
+        verifier.verify(token(key(0), alg, "a"))
+        for _ in range(25):
+            refused(verifier, token(key(0), alg, uuid.uuid4().hex))
+        threads = [threading.Thread(target=refused, args=(verifier, token(key(0), alg, uuid.uuid4().hex)))
+                   for _ in range(25)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert server.hits == 1  # the initial fetch started the cooldown
+        assert verifier.verify(token(key(0), alg, "a")).subject == "user-1"
+
+
+def test_rotation_new_key_added_then_old_key_removed(family):
+    alg, key = family
+    with JWKSServer(public_jwk(key(0), "old")) as server:
+        verifier = verifier_for(server, alg, jwt_jwks_cache_ttl=0.6)
+        old = token(key(0), alg, "old")
+        assert verifier.verify(old).subject == "user-1"
+
+        server.serve(public_jwk(key(0), "old"), public_jwk(key(1), "new"))
+        assert "not in the JWKS" in refused(verifier, token(key(1), alg, "new"))  # cooling down
+        time.sleep(COOLDOWN)
+        assert verifier.verify(token(key(1), alg, "new")).subject == "user-1"  # first use after
+        assert server.hits == 2
+        assert verifier.verify(old).subject == "user-1"
+
+        server.serve(public_jwk(key(1), "new"))
+        time.sleep(0.6)  # the cache lifetime: the next request refetches
+        assert verifier.verify(token(key(1), alg, "new")).subject == "user-1"
+        assert server.hits == 3
+        assert "not in the JWKS" in refused(verifier, old)  # even though it was verified before
+        assert "not in the JWKS" in refused(verifier, token(key(0), alg, "old"))
+
+
+def test_endpoint_down_with_warm_cache_keeps_known_keys_for_the_stale_ttl(family):
+    alg, key = family
+    server = JWKSServer(public_jwk(key(0), "a")).start()
+    verifier = verifier_for(server, alg, jwt_jwks_cache_ttl=0.2, jwt_jwks_stale_ttl=0.6,
+                            jwt_jwks_cooldown=0.1)
+    verifier.verify(token(key(0), alg, "a"))
+    fetched = time.monotonic()
+    server.stop()
+    time.sleep(0.25)
+    assert verifier.verify(token(key(0), alg, "a")).subject == "user-1"  # stale but known
+    assert "not in the JWKS" in refused(verifier, token(key(0), alg, "b"))  # a 401, not a 503
+    time.sleep(max(0.0, fetched + 0.65 - time.monotonic()))
+    unavailable(verifier, token(key(0), alg, "a"))  # past the stale ttl
+
+
+def test_hanging_endpoint_delays_only_the_refreshing_request():
+    with JWKSServer(public_jwk(rsa_key(0), "a")) as server:
+        verifier = verifier_for(server, jwt_jwks_cache_ttl=0.2, jwt_jwks_cooldown=0.1)
+        verifier.verify(token(rsa_key(0), "RS256", "a"))
+        server.hang = True
+        time.sleep(0.25)
+        results: list[object] = []
+        started = time.monotonic()
+        threads = [threading.Thread(target=lambda: results.append(
+            verifier.verify(token(rsa_key(0), "RS256", "a")).subject)) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == ["user-1"] * 10
+        assert time.monotonic() - started < TIMEOUT + 0.4
+        assert server.hits == 2
+
+
+def test_cold_cache_and_endpoint_refusing_is_a_quick_503():
+    server = JWKSServer(public_jwk(rsa_key(0), "a"))
+    server.stop()
+    verifier = verifier_for(server)
+    started = time.monotonic()
+    error = unavailable(verifier, token(rsa_key(0), "RS256", "a"))
+    assert time.monotonic() - started < TIMEOUT
+    assert "JWKS" in error.message
+
+
+def test_cold_cache_and_endpoint_hanging_is_a_503_within_the_timeout():
+    with JWKSServer(public_jwk(rsa_key(0), "a")) as server:
+        server.hang = True
+        verifier = verifier_for(server)
+        outcomes: list[object] = []
+
+        def attempt() -> None:
+            started = time.monotonic()
+            try:
+                verifier.verify(token(rsa_key(0), "RS256", "a"))
+            except ServiceUnavailable:
+                outcomes.append(time.monotonic() - started)
+
+        threads = [threading.Thread(target=attempt) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(outcomes) == 10 and max(outcomes) < TIMEOUT + 0.4
+        assert server.hits == 1  # one fetch for ten cold requests
+        started = time.monotonic()
+        unavailable(verifier, token(rsa_key(0), "RS256", "a"))  # within the cooldown: no fetch
+        assert time.monotonic() - started < 0.1 and server.hits == 1
+        server.hang = False
+        time.sleep(COOLDOWN)
+        assert verifier.verify(token(rsa_key(0), "RS256", "a")).subject == "user-1"
+
+
+@pytest.mark.parametrize("cooldown", [0.0, COOLDOWN])
+def test_concurrent_cold_requests_make_one_fetch(family, cooldown):
+    alg, key = family
+    with JWKSServer(public_jwk(key(0), "a"), delay=0.2) as server:
+        verifier = verifier_for(server, alg, jwt_jwks_cooldown=cooldown)
+        tokens = [token(key(0), alg, "a") for _ in range(20)]
+        subjects: list[str] = []
+        threads = [threading.Thread(target=lambda t=t: subjects.append(verifier.verify(t).subject))
+                   for t in tokens]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert subjects == ["user-1"] * 20
+        assert server.hits == 1
+
+
+GARBAGE = [
+    ("not JSON", b"<html>login</html>", 200),
+    ("invalid UTF-8", b"\xff\xfe\x00", 200),
+    ("a JSON list", b"[]", 200),
+    ("no keys", b"{}", 200),
+    ("keys not a list", b'{"keys": "nope"}', 200),
+    ("empty keys", b'{"keys": []}', 200),
+    ("keys not objects", b'{"keys": [1, "x", null, []]}', 200),
+    ("a symmetric key", json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "a"}]}).encode(), 200),
+    ("RSA key without n", b'{"keys": [{"kty": "RSA", "e": "AQAB", "kid": "a"}]}', 200),
+    ("RSA key with garbage n", b'{"keys": [{"kty": "RSA", "e": "AQAB", "n": 7, "kid": "a"}]}', 200),
+    ("EC key off the curve", b'{"keys": [{"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA", "kid": "a"}]}', 200),
+    ("curve a list", b'{"keys": [{"kty": "EC", "crv": ["P-256"], "kid": "a"}]}', 200),
+    ("encryption key", json.dumps({"keys": [public_jwk(rsa_key(0), "a", use="enc")]}).encode(), 200),
+    ("private key", json.dumps({"keys": [{**public_jwk(rsa_key(0), "a"), "d": "AQAB"}]}).encode(), 200),
+    ("wrong family", json.dumps({"keys": [public_jwk(ec_key(0), "a")]}).encode(), 200),
+    ("deeply nested", b'{"keys": ' + b"[" * 5000 + b"]" * 5000 + b"}", 200),
+    ("HTTP 500", json.dumps({"keys": [public_jwk(rsa_key(0), "a")]}).encode(), 500),
+    ("HTTP 404", b"not found", 404),
+    ("redirect", b"", 302),
+]
+
+
+@pytest.mark.parametrize("body, status", [g[1:] for g in GARBAGE], ids=[g[0] for g in GARBAGE])
+def test_garbage_is_an_outage(body, status):
+    with JWKSServer() as server:
+        server.serve_raw(body, status)
+        unavailable(verifier_for(server), token(rsa_key(0), "RS256", "a"))  # cold
+
+        server.serve(public_jwk(rsa_key(0), "a"))
+        verifier = verifier_for(server, jwt_jwks_cache_ttl=0.1, jwt_jwks_cooldown=0.05)
+        verifier.verify(token(rsa_key(0), "RS256", "a"))
+        server.serve_raw(body, status)
+        time.sleep(0.12)
+        hits = server.hits
+        assert verifier.verify(token(rsa_key(0), "RS256", "a")).subject == "user-1"  # warm
+        assert server.hits == hits + 1
+
+
+def test_only_keys_of_the_configured_family_are_usable():
+    jwks = [
+        public_jwk(ec_key(0), "ec"),
+        public_jwk(rsa_key(0, 1024), "small"),
+        public_jwk(rsa_key(1), "rs384", alg="RS384"),
+        public_jwk(rsa_key(2), "ps256", alg="PS256"),
+        public_jwk(rsa_key(3), "any"),
+    ]
+    with JWKSServer(*jwks) as server:
+        verifier = verifier_for(server, jwt_algorithms=("RS256", "PS256"))
+        assert "not in the JWKS" in refused(verifier, token(rsa_key(0), "RS256", "ec"))
+        small = sign_raw({"alg": "RS256", "kid": "small"}, default_claims(iss=ISS, aud=AUD),
+                         key=rsa_key(0, 1024))  # pyjwt warns when it signs with a small key
+        assert "not in the JWKS" in refused(verifier, small)
+        assert "not in the JWKS" in refused(verifier, token(rsa_key(1), "RS256", "rs384"))
+        assert "does not fit its key" in refused(verifier, token(rsa_key(2), "RS256", "ps256"))
+        assert verifier.verify(token(rsa_key(2), "PS256", "ps256")).subject == "user-1"
+        assert verifier.verify(token(rsa_key(3), "RS256", "any")).subject == "user-1"
+        assert verifier.verify(token(rsa_key(3), "PS256", "any")).subject == "user-1"
+        assert "algorithm is not accepted" in refused(verifier, token(ec_key(0), "ES256", "ec"))
+        assert server.hits == 1
+
+
+@pytest.mark.parametrize("header", ["jku", "x5u", "jwk"])
+def test_key_headers_never_cause_a_fetch(header):
+    with JWKSServer(public_jwk(rsa_key(0), "a")) as trusted, \
+            JWKSServer(public_jwk(rsa_key(1), "a"), public_jwk(rsa_key(1), "evil")) as attacker:
+        verifier = verifier_for(trusted)
+        value = public_jwk(rsa_key(1), "evil") if header == "jwk" else attacker.url
+        for kid in ("a", "evil"):
+            assert refused(verifier, token(rsa_key(1), "RS256", kid, **{header: value}))
+        assert verifier.verify(token(rsa_key(0), "RS256", "a", **{header: value})).subject == "user-1"
+        time.sleep(0.05)
+        assert attacker.hits == 0 and trusted.hits == 1
+
+
+def test_algorithm_confusion_never_reaches_the_jwks():
+    with JWKSServer(public_jwk(rsa_key(0), "a")) as server:
+        verifier = verifier_for(server)
+        forged = sign_raw({"alg": "HS256", "kid": "a"}, default_claims(iss=ISS, aud=AUD),
+                          key=public_pem(rsa_key(0)).encode())
+        assert "algorithm is not accepted" in refused(verifier, forged)
+        assert server.hits == 0

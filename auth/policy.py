@@ -1,0 +1,412 @@
+"""What a verified caller may have: the operator's policy file, compiled once at start-up.
+
+Deny by default. A request is granted when a grant whose ``when`` matches the caller allows its
+service, channel, role and uid (or user); the lifetime is capped at the largest ``max_expire``
+among the grants that allow it. ``config/policy.example.yaml`` documents every key. Any mistake
+in the file is a ``PolicyError`` naming the file and line; ``decide`` itself never raises.
+
+    >>> policy = load_policy("config/policy.example.yaml")
+    >>> policy.decide(identity, TokenRequest("rtc", 600, channel="live-1", uid=7, role=Role.PUBLISHER))
+    PolicyDecision(granted=True, expire=3600, reason='granted', refused=None)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import yaml
+
+from config.settings import MAX_EXPIRE, ConfigError
+from tokens import WILDCARD_CHANNEL, Role
+
+from .models import Identity, PolicyDecision, TokenRequest
+from .patterns import (
+    MISSING, ChannelSet, ClaimPath, IdSet, PatternError, claim_path, claim_text, claim_value,
+)
+
+__all__ = ["Policy", "PolicyError", "load_policy"]
+
+_ROLES = {"publisher": Role.PUBLISHER, "subscriber": Role.SUBSCRIBER}
+# With several matching grants, the refusal that got furthest is the one reported.
+_DEPTH = {"service": 0, "channel": 1, "wildcard": 1, "role": 2, "uid": 3, "user": 3, "app": 3}
+_GRANTED = "granted"
+_WILDCARD_UID_0 = "the wildcard channel '*' cannot be used with uid 0: Agora requires a specific uid"
+
+
+class PolicyError(ConfigError):
+    """The policy file is missing, is not YAML, or says something the service cannot use."""
+
+
+@dataclass(frozen=True)
+class When:
+    """Whom a grant is for: everyone authenticated, or members of groups, or named subjects."""
+
+    everyone: bool = False
+    groups: frozenset[str] = frozenset()
+    subjects: frozenset[str] = frozenset()
+
+    def matches(self, caller: "_Caller") -> bool:
+        return (self.everyone or caller.subject in self.subjects
+                or (bool(self.groups) and not self.groups.isdisjoint(caller.groups)))
+
+
+@dataclass(frozen=True)
+class RtcGrant:
+    channels: ChannelSet
+    roles: frozenset[Role]
+    uids: IdSet
+    max_expire: int
+    wildcard: bool = False
+
+    def refuses(self, want: TokenRequest, caller: "_Caller") -> str | None:
+        if want.channel == WILDCARD_CHANNEL:
+            if not self.wildcard:
+                return "wildcard"
+        elif not isinstance(want.channel, str) or not self.channels.matches(
+                want.channel, caller.subject, caller.claims):
+            return "channel"
+        if want.role not in self.roles:
+            return "role"
+        if want.uid is None or not self.uids.allows_uid(want.uid, caller.self_text):
+            return "uid"
+        return None
+
+
+@dataclass(frozen=True)
+class RtmGrant:
+    users: IdSet
+    max_expire: int
+
+    def refuses(self, want: TokenRequest, caller: "_Caller") -> str | None:
+        ok = want.user is not None and self.users.allows_user(want.user, caller.self_text)
+        return None if ok else "user"
+
+
+@dataclass(frozen=True)
+class ChatGrant:
+    users: IdSet | None
+    app: bool
+    max_expire: int
+
+    def refuses(self, want: TokenRequest, caller: "_Caller") -> str | None:
+        if want.app:
+            return None if self.app else "app"
+        ok = (self.users is not None and want.user is not None
+              and self.users.allows_user(want.user, caller.self_text))
+        return None if ok else "user"
+
+
+@dataclass(frozen=True)
+class Grant:
+    when: When
+    rtc: RtcGrant | None = None
+    rtm: RtmGrant | None = None
+    chat: ChatGrant | None = None
+
+
+class _Caller:
+    """The claims a decision needs, each read at most once per request."""
+
+    __slots__ = ("claims", "subject", "_policy", "_groups", "_self")
+
+    def __init__(self, policy: "Policy", identity: Identity):
+        self.claims = identity.claims
+        self.subject = policy._subject(identity)
+        self._policy, self._groups, self._self = policy, None, False
+
+    @property
+    def groups(self) -> frozenset[str]:
+        if self._groups is None:
+            self._groups = self._policy.groups_of(self.claims)
+        return self._groups
+
+    @property
+    def self_text(self) -> str | None:
+        if self._self is False:
+            self._self = self._policy.self_of(self.claims, self.subject)
+        return self._self
+
+
+class Policy:
+    """The compiled policy; ``decide`` answers one ``TokenRequest`` for one caller."""
+
+    def __init__(self, grants: Sequence[Grant], *, subject: ClaimPath = ("sub",),
+                 groups: ClaimPath = ("groups",), uid: ClaimPath | None = None,
+                 source: str = "<string>"):
+        self.grants, self.source = tuple(grants), source
+        self._subject_claim, self._groups_claim, self._uid_claim = subject, groups, uid
+        self._by_service = {service: tuple((g.when, getattr(g, service)) for g in self.grants
+                                           if getattr(g, service) is not None)
+                            for service in ("rtc", "rtm", "chat")}
+
+    @classmethod
+    def from_text(cls, text: str, source: str = "<string>") -> "Policy":
+        """Parse and compile a policy; every mistake is a ``PolicyError`` naming ``source``:line."""
+        return _Reader(text, source).policy(cls)
+
+    def subject_of(self, claims: Mapping[str, Any]) -> str | None:
+        """The caller's subject: the ``identity.subject`` claim as text (None if absent)."""
+        return claim_text(claim_value(claims, self._subject_claim))
+
+    def groups_of(self, claims: Mapping[str, Any]) -> frozenset[str]:
+        """The caller's groups: a list of strings or one space-separated string; none if absent."""
+        value = claim_value(claims, self._groups_claim)
+        if isinstance(value, str):
+            return frozenset(value.split())
+        if isinstance(value, (list, tuple)):
+            return frozenset(v for v in value if isinstance(v, str))
+        return frozenset()
+
+    def self_of(self, claims: Mapping[str, Any], subject: str | None) -> str | None:
+        """What ``self`` stands for: the ``identity.uid`` claim if the token has it, else the subject.
+
+        A uid claim that is there but is not text or an integer makes ``self`` match nothing."""
+        if self._uid_claim is not None:
+            value = claim_value(claims, self._uid_claim)
+            if value is not MISSING and value is not None:
+                return claim_text(value)
+        return subject
+
+    def _subject(self, identity: Identity) -> str | None:
+        if self._subject_claim == ("sub",):
+            return identity.subject
+        return self.subject_of(identity.claims)
+
+    def decide(self, identity: Identity, want: TokenRequest) -> PolicyDecision:
+        """Granted with the capped lifetime, or refused with the deepest check that failed."""
+        if want.service == "rtc" and want.channel == WILDCARD_CHANNEL and _is_uid_0(want.uid):
+            return PolicyDecision(False, reason=_WILDCARD_UID_0, refused="uid")  # whatever the policy
+        caller = _Caller(self, identity)
+        cap, refused = 0, "service"
+        for when, grant in self._by_service.get(want.service, ()):
+            if not when.matches(caller):
+                continue
+            why = grant.refuses(want, caller)
+            if why is None:
+                if grant.max_expire >= want.expire:  # no other grant can give more
+                    return PolicyDecision(True, expire=min(want.expire, MAX_EXPIRE), reason=_GRANTED)
+                cap = max(cap, grant.max_expire)
+            elif _DEPTH[why] > _DEPTH[refused]:
+                refused = why
+        if cap:
+            return PolicyDecision(True, expire=min(want.expire, cap), reason=_GRANTED)
+        return PolicyDecision(False, reason=_REASONS[refused](want), refused=refused)
+
+
+def _what(want: TokenRequest) -> str:
+    return "chat app" if want.app else want.service
+
+
+def _is_uid_0(uid: Any) -> bool:
+    return isinstance(uid, int) and uid == 0
+
+
+def _uid_reason(want: TokenRequest) -> str:
+    uid = "uid 0 (a token any uid may use)" if _is_uid_0(want.uid) else f"uid {want.uid!r}"
+    return f"{uid} in channel {want.channel!r} is not granted to this caller"
+
+
+_REASONS: dict[str, Callable[[TokenRequest], str]] = {
+    "service": lambda w: f"{_what(w)} tokens are not granted to this caller",
+    "channel": lambda w: f"channel {w.channel!r} is not granted to this caller",
+    "wildcard": lambda w:
+        "the wildcard channel '*' (valid in every channel) is not granted to this caller",
+    "role": lambda w: (f"role {w.role.name.lower() if w.role is not None else None} in channel "
+                       f"{w.channel!r} is not granted to this caller"),
+    "uid": _uid_reason,
+    "user": lambda w: f"{w.service} user {w.user!r} is not granted to this caller",
+    "app": lambda w: "chat app tokens are not granted to this caller",
+}
+
+
+_STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    return f"{type(value).__name__} {value!r}"
+
+
+class _Reader:
+    """Builds a ``Policy`` from YAML text, walking the node tree so every error has a line."""
+
+    def __init__(self, text: str, source: str):
+        self.text, self.source = text, source
+        self.loader: yaml.SafeLoader | None = None
+
+    def policy(self, cls: type[Policy]) -> Policy:
+        try:
+            self.loader = yaml.SafeLoader(self.text)
+            root = self.loader.get_single_node()
+            if root is None:
+                raise PolicyError(f"{self.source}:1: the policy is empty; it needs a grants list")
+            return self.build(cls, root)
+        except yaml.YAMLError as e:  # only reading and composing: ``value`` wraps its own
+            mark = getattr(e, "problem_mark", None)
+            where = f"{self.source}:{mark.line + 1}" if mark else self.source
+            raise PolicyError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
+        finally:
+            if self.loader is not None:
+                self.loader.dispose()
+
+    def build(self, cls: type[Policy], root: yaml.Node) -> Policy:
+        top = self.mapping(root, "the policy", ("identity", "grants"), ("grants",))
+        ids = {} if "identity" not in top else \
+            self.mapping(top["identity"], "identity", ("subject", "groups", "uid"))
+        paths = {key: self.compile(node, f"identity.{key}", claim_path, self.string(node, f"identity.{key}"))
+                 for key, node in ids.items()}
+        grants = [self.grant(node, f"grants[{i}]")
+                  for i, node in enumerate(self.sequence(top["grants"], "grants", empty_ok=True))]
+        return cls(grants, subject=paths.get("subject", ("sub",)), groups=paths.get("groups", ("groups",)),
+                   uid=paths.get("uid"), source=self.source)
+
+    def grant(self, node: yaml.Node, where: str) -> Grant:
+        keys = self.mapping(node, where, ("when", "rtc", "rtm", "chat"), ("when",))
+        if len(keys) == 1:
+            raise self.error(node, f"{where} gives nothing: add rtc, rtm or chat")
+        return Grant(
+            when=self.when(keys["when"], f"{where}.when"),
+            rtc=self.rtc(keys["rtc"], f"{where}.rtc") if "rtc" in keys else None,
+            rtm=self.rtm(keys["rtm"], f"{where}.rtm") if "rtm" in keys else None,
+            chat=self.chat(keys["chat"], f"{where}.chat") if "chat" in keys else None,
+        )
+
+    def when(self, node: yaml.Node, where: str) -> When:
+        if isinstance(node, yaml.ScalarNode) and self.value(node) == "authenticated":
+            return When(everyone=True)
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, f"{where} must be 'authenticated' or a mapping with groups "
+                                   "and/or subjects")
+        keys = self.mapping(node, where, ("groups", "subjects"))
+        if not keys:
+            raise self.error(node, f"{where} needs groups or subjects (or write: when: authenticated)")
+        return When(groups=self.names(keys.get("groups"), f"{where}.groups"),
+                    subjects=self.names(keys.get("subjects"), f"{where}.subjects"))
+
+    def rtc(self, node: yaml.Node, where: str) -> RtcGrant:
+        keys = self.mapping(node, where, ("channels", "roles", "uids", "max_expire", "wildcard"),
+                            ("channels", "roles", "uids", "max_expire"))
+        patterns = []
+        for item in self.sequence(keys["channels"], f"{where}.channels"):
+            patterns.append(self.string(item, f"{where}.channels"))
+            self.compile(item, f"{where}.channels", ChannelSet, patterns[-1:])
+        roles = []
+        for item in self.sequence(keys["roles"], f"{where}.roles"):
+            role = _ROLES.get(self.string(item, f"{where}.roles").lower())
+            if role is None:
+                raise self.error(item, f"{where}.roles: {item.value!r} is not publisher or subscriber")
+            roles.append(role)
+        wildcard = self.boolean(keys["wildcard"], f"{where}.wildcard") if "wildcard" in keys else False
+        uids = self.ids(keys["uids"], f"{where}.uids", True)
+        return RtcGrant(ChannelSet(patterns), frozenset(roles), uids,
+                        self.max_expire(keys["max_expire"], where), wildcard)
+
+    def rtm(self, node: yaml.Node, where: str) -> RtmGrant:
+        keys = self.mapping(node, where, ("users", "max_expire"), ("users", "max_expire"))
+        users = self.ids(keys["users"], f"{where}.users", False)
+        return RtmGrant(users, self.max_expire(keys["max_expire"], where))
+
+    def chat(self, node: yaml.Node, where: str) -> ChatGrant:
+        keys = self.mapping(node, where, ("users", "app", "max_expire"), ("max_expire",))
+        app = self.boolean(keys["app"], f"{where}.app") if "app" in keys else False
+        if "users" not in keys and not app:
+            raise self.error(node, f"{where} gives nothing: add users, or app: true")
+        users = self.ids(keys["users"], f"{where}.users", False) if "users" in keys else None
+        return ChatGrant(users, app, self.max_expire(keys["max_expire"], where))
+
+    # -- shapes and scalars -------------------------------------------------------------------
+
+    def error(self, node: yaml.Node, message: str) -> PolicyError:
+        return PolicyError(f"{self.source}:{node.start_mark.line + 1}: {message}")
+
+    def compile(self, node: yaml.Node, where: str, build: Callable, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return build(*args, **kwargs)
+        except PatternError as e:
+            raise self.error(node, f"{where}: {e}") from None
+
+    def mapping(self, node: yaml.Node, where: str, known: Sequence[str],
+                required: Sequence[str] = ()) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, f"{where} must be a mapping with the keys {', '.join(known)}")
+        found: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            if key.tag == _MERGE:
+                raise self.error(key, f"{where}: YAML merge keys (<<) are not supported")
+            if not isinstance(key, yaml.ScalarNode) or key.tag != _STR:
+                raise self.error(key, f"{where}: keys must be names")
+            if key.value in found:
+                raise self.error(key, f"{where}: duplicate key {key.value!r}")
+            if key.value not in known:
+                raise self.error(key, f"{where}: unknown key {key.value!r} (known: {', '.join(known)})")
+            found[key.value] = value
+        for name in required:
+            if name not in found:
+                raise self.error(node, f"{where}: {name} is required")
+        return found
+
+    def sequence(self, node: yaml.Node, where: str, empty_ok: bool = False) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.error(node, f"{where} must be a list, like [a, b]")
+        if not node.value and not empty_ok:
+            raise self.error(node, f"{where} must not be empty")
+        return node.value
+
+    def value(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            kind = "list" if isinstance(node, yaml.SequenceNode) else "mapping"
+            raise self.error(node, f"expected a single value here, not a {kind}")
+        try:
+            return self.loader.construct_object(node)
+        except (yaml.YAMLError, ValueError) as e:
+            raise self.error(node, f"cannot read this value: {e}") from None
+
+    def string(self, node: yaml.Node, where: str) -> str:
+        value = self.value(node)
+        if not isinstance(value, str):
+            raise self.error(node, f"{where}: expected text, got {_describe(value)} (quote it if it is text)")
+        return value
+
+    def names(self, node: yaml.Node | None, where: str) -> frozenset[str]:
+        if node is None:
+            return frozenset()
+        names = [self.string(item, where) for item in self.sequence(node, where)]
+        if "" in names:
+            raise self.error(node, f"{where}: names must not be empty")
+        return frozenset(names)
+
+    def ids(self, node: yaml.Node, where: str, uids: bool) -> IdSet:
+        entries = []
+        for item in self.sequence(node, where):
+            entries.append(self.value(item))
+            self.compile(item, where, IdSet, entries[-1:], uids=uids)
+        return IdSet(entries, uids=uids)
+
+    def boolean(self, node: yaml.Node, where: str) -> bool:
+        value = self.value(node)
+        if not isinstance(value, bool):
+            raise self.error(node, f"{where} must be true or false, got {_describe(value)}")
+        return value
+
+    def max_expire(self, node: yaml.Node, where: str) -> int:
+        value = self.value(node)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EXPIRE:
+            raise self.error(node, f"{where}.max_expire must be a whole number of seconds from 1 to "
+                                   f"{MAX_EXPIRE}, got {_describe(value)}")
+        return value
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and compile the policy file at ``path``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = getattr(e, "strerror", None) or e
+        raise PolicyError(f"{path}: cannot read the policy file: {why}") from None
+    return Policy.from_text(text, source=str(path))

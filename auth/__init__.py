@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from config.settings import POLICY_FILE, ConfigError, Settings
 
+from .jwt import JWTVerifier, bearer_token
 from .models import Identity, PolicyDecision, TokenRequest
+from .policy import Policy, load_policy
 
 __all__ = ["Auth", "Identity", "PolicyDecision", "TokenRequest"]
 
@@ -15,15 +17,12 @@ __all__ = ["Auth", "Identity", "PolicyDecision", "TokenRequest"]
 class Auth:
     """The JWT verifier and the policy, as one Flask extension."""
 
-    def __init__(self, verifier, policy):
+    def __init__(self, verifier: JWTVerifier, policy: Policy):
         self.verifier = verifier
         self.policy = policy
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Auth":
-        from .jwt import JWTVerifier
-        from .policy import load_policy
-
         if not settings.policy_file:
             raise ConfigError(f"{POLICY_FILE} is not set: the service grants nothing without a policy "
                               "(see config/policy.example.yaml)")
@@ -31,8 +30,6 @@ class Auth:
 
     def authenticate(self, authorization: str | None) -> Identity:
         """The verified identity behind an ``Authorization`` header, or ``Unauthorized``."""
-        from .jwt import bearer_token
-
         return self.verifier.verify(bearer_token(authorization))
 
     def init_app(self, app) -> None:

@@ -44,7 +44,7 @@ def _route() -> str:
     return request.endpoint or "-"  # an unrouted request (404, 405) still counts per IP
 
 
-def _user_checkpoint() -> None:
+def _caller_checkpoint() -> None:
     """Calling the limiter-decorated version of this counts the caller's request."""
 
 
@@ -88,19 +88,22 @@ class StorageHealth:
 
 
 def init_app(app: Flask) -> None:
+    """Both limits, in the order above, and the storage's health check."""
     config = app.config
     for name, value in DEFAULTS.items():
         config.setdefault(name, value)
     uri = config["RATELIMIT_STORAGE_URI"]
     if uri.startswith(("redis", "valkey")):
-        config["RATELIMIT_STORAGE_OPTIONS"] = {**REDIS_TIMEOUTS, **config.get("RATELIMIT_STORAGE_OPTIONS", {})}
+        options = config.get("RATELIMIT_STORAGE_OPTIONS", {})
+        config["RATELIMIT_STORAGE_OPTIONS"] = {**REDIS_TIMEOUTS, **options}
 
     per_ip = PerIP(limit_provider=config["RATE_LIMIT_PER_IP"], scope="ip")
     limiter = Limiter(_client_address, application_limits=[per_ip], request_identifier=_route)
     limiter.init_app(app)
     # What limiter.shared_limit() builds, parsed once; the bucket is shared by all token routes.
-    count_caller = PerCaller(limit_provider=config["RATE_LIMIT_PER_USER"], limiter=limiter, key_function=_caller,
-                             shared=True, scope="user", override_defaults=False)(_user_checkpoint)
+    per_caller = PerCaller(limit_provider=config["RATE_LIMIT_PER_USER"], limiter=limiter,
+                           key_function=_caller, shared=True, scope="user", override_defaults=False)
+    count_caller = per_caller(_caller_checkpoint)
 
     @app.before_request
     def _limit_caller() -> None:

@@ -63,6 +63,30 @@ def ensure_installed(command: str, package: str) -> str:
     return found
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live (not zombie) processes whose parent is ``pid``: a gunicorn master's workers."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it exited while we looked
+            continue
+        state, ppid = stat.rpartition(")")[2].split()[:2]  # the command name may hold spaces
+        if int(ppid) == pid and state != "Z":
+            children.append(int(entry.name))
+    return sorted(children)
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` in KiB (``VmRSS`` in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise ProcessLookupError(pid)
+
+
 def procfile_command(name: str = "web") -> list[str]:
     """The Procfile's command for ``name``, run from the project's virtualenv."""
     for line in (ROOT / "Procfile").read_text().splitlines():
@@ -111,6 +135,14 @@ class Service:
         self.port = port
         self.url = f"http://{host}:{port}"
         self.http = requests.Session()
+
+    @property
+    def pid(self) -> int:
+        """The gunicorn master's pid: the process to send HUP or TERM to."""
+        return self.proc.pid
+
+    def worker_pids(self) -> list[int]:
+        return child_pids(self.proc.pid)
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout

@@ -27,6 +27,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/tokens.py
 
+# Mixed load for DURATION seconds (default 600) against the Procfile's gunicorn; prints
+# errors, p99 over time and per-worker memory. Not part of `make test`.
+soak: $(STAMP)
+	$(PY) bench/soak.py $(if $(DURATION),--duration $(DURATION))
+
 # Prints a JWT for the demo configuration: make dev-jwt SUB=alice GROUPS=hosts [UID=1234]
 dev-jwt: $(STAMP)
 	@DEMO_FALLBACK=1 $(VENV)/bin/flask --app app dev-jwt --sub "$(or $(SUB),alice)" --groups "$(GROUPS)" $(if $(UID),--uid "$(UID)")

@@ -10,20 +10,33 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import api
 from api import errors, limits, observability
 from auth import Auth
-from config.settings import Settings, load_settings
+from config.pinned import Configuration, pinned, read_configuration
+from config.settings import Settings, settings_from_environment
 
 EXPOSED_HEADERS = ["Retry-After", "X-Request-Id", "X-Token-Expire", "X-RateLimit-Limit",
                    "X-RateLimit-Remaining", "X-RateLimit-Reset"]
 
 
+def configure(configuration: Configuration) -> tuple[Settings, Auth]:
+    """Validate a whole configuration: settings, JWT keys and policy. Raises ``ConfigError``."""
+    settings = settings_from_environment(configuration.environment)
+    return settings, Auth.from_settings(settings, configuration.policy_text)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service.
 
-    ``test_config`` may carry ``SETTINGS`` (a ``Settings``) or ``ENV`` (a mapping read instead
-    of the process environment); its other keys override Flask config last.
+    The configuration is the one the gunicorn master pinned (see ``config/pinned.py``), else
+    the environment's. ``test_config`` may carry ``SETTINGS`` (a ``Settings``) or ``ENV`` (a
+    mapping read instead of the process environment); its other keys override Flask config last.
     """
     overrides = dict(test_config or {})
-    settings: Settings = overrides.pop("SETTINGS", None) or load_settings(overrides.pop("ENV", None))
+    if "SETTINGS" in overrides:
+        settings: Settings = overrides.pop("SETTINGS")
+        auth = Auth.from_settings(settings)
+    else:
+        environ = overrides.pop("ENV", None)
+        settings, auth = configure(pinned() if environ is None and pinned() else read_configuration(environ))
 
     app = Flask(__name__)
     app.config.from_mapping(settings.as_flask_config())
@@ -42,7 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         response.vary.add("Origin")
         return response
 
-    Auth.from_settings(settings).init_app(app)
+    auth.init_app(app)
     limits.init_app(app)
     api.register_blueprints(app)
     if settings.trusted_proxies:

@@ -1,13 +1,15 @@
 """gunicorn settings for the Procfile and `make run`.
 
 Binds 0.0.0.0:$PORT (default 8080); WEB_CONCURRENCY sets the worker count. The app is not
-preloaded: each worker builds it, so `kill -HUP <master>` re-reads settings and the policy
-file in fresh workers while the old ones finish their requests.
+preloaded: each worker builds it from the configuration the master validated last, so
+`kill -HUP <master>` re-reads the settings (.env file) and the policy file, validates them,
+and starts fresh workers with them while the old ones finish their requests; a broken
+configuration is logged and refused, and the running one stays in force.
 """
 import multiprocessing
 import sys
 
-from config.settings import ConfigError, environment, load_settings
+from config.settings import ConfigError, environment
 
 _env = environment()
 
@@ -31,16 +33,39 @@ limit_request_fields = 50
 limit_request_field_size = 8190
 
 
+def _validated():
+    """Read and validate the whole configuration in the master; raises ConfigError."""
+    from app import configure
+    from config.pinned import read_configuration
+
+    configuration = read_configuration()
+    settings, _ = configure(configuration)
+    return configuration, settings
+
+
+def on_reload(server):
+    """HUP: pin the new configuration for the new workers, or keep the running one if broken."""
+    from config.pinned import pin
+
+    try:
+        configuration, _ = _validated()
+    except ConfigError as e:
+        server.log.error("reload refused, the running configuration stays in force: %s", e)
+        return
+    pin(configuration)
+    server.log.info("configuration reloaded")
+
+
 def on_starting(server):
     """Validate the whole configuration once in the master, with a one-line error."""
-    try:
-        settings = load_settings()
-        from auth import Auth
+    from config.pinned import pin
 
-        Auth.from_settings(settings)
+    try:
+        configuration, settings = _validated()
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         sys.exit(3)
+    pin(configuration)
     if settings.demo:
         port = bind.rsplit(":", 1)[1]
         server.log.warning(

@@ -22,11 +22,14 @@ class Auth:
         self.policy = policy
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Auth":
+    def from_settings(cls, settings: Settings, policy_text: str | None = None) -> "Auth":
+        """Build both from the settings; ``policy_text`` stands in for the policy file's content."""
         if not settings.policy_file:
             raise ConfigError(f"{POLICY_FILE} is not set: the service grants nothing without a policy "
                               "(see config/policy.example.yaml)")
-        return cls(JWTVerifier.from_settings(settings), load_policy(settings.policy_file))
+        policy = (load_policy(settings.policy_file) if policy_text is None
+                  else Policy.from_text(policy_text, source=settings.policy_file))
+        return cls(JWTVerifier.from_settings(settings), policy)
 
     def authenticate(self, authorization: str | None) -> Identity:
         """The verified identity behind an ``Authorization`` header, or ``Unauthorized``."""

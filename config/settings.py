@@ -235,10 +235,20 @@ def load_settings(environ: Mapping[str, str] | None = None, *, demo: bool | None
     happens only when ``DEMO_FALLBACK`` is set (``make run`` does) and ``APP_ID`` is not.
     The Procfile never sets it, so production never runs on demo credentials.
     """
+    return settings_from_environment(effective_environment(environ, demo=demo))
+
+
+def effective_environment(environ: Mapping[str, str] | None = None, *,
+                          demo: bool | None = None) -> dict[str, str]:
+    """The variables the settings are read from: environment, ``.env`` file, demo layer."""
     if demo is None:
         env = environment(environ)
         demo = _truthy(env.get(DEMO_FALLBACK)) and APP_ID not in env
-    env = demo_environment(environ) if demo else environment(environ)
+    return demo_environment(environ) if demo else environment(environ)
+
+
+def settings_from_environment(env: Mapping[str, str]) -> Settings:
+    """Parse and validate the settings from already-resolved variables."""
     is_demo = _truthy(env.get(DEMO_MODE))
 
     origins = _list(env, CORS_ALLOW_ORIGIN) or ("*",)

@@ -134,6 +134,34 @@ def test_hup_reloads_policy_and_settings_under_load_without_a_failed_request(tmp
     assert len(new_workers) == 2 and not new_workers & old_workers
 
 
+def test_hup_with_a_broken_policy_keeps_the_running_configuration(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    write_atomically(policy, POLICY.format(channels="lobby"))
+    log = tmp_path / "service.log"
+    env = {**BASE_ENV, "POLICY_FILE": str(policy)}
+    auth = {"Authorization": "Bearer " + sign_jwt("sam", groups=["staff"], lifetime=3600)}
+
+    with gunicorn(env, workers=2, log_path=log) as service:
+        old_workers = set(service.worker_pids())
+        write_atomically(policy, POLICY.format(channels="lobby, vip") + "  - when: nobody\n")
+        os.kill(service.pid, signal.SIGHUP)
+
+        def replaced():
+            workers = set(service.worker_pids())
+            return len(workers) == 2 and not workers & old_workers and workers
+        refused_workers = wait_until(replaced, 30, "the workers were never replaced")
+        assert "reload refused" in log.read_text()
+        assert service.proc.poll() is None
+        assert service.get(LOBBY, headers=auth).status_code == 200
+        assert service.get(VIP, headers=auth).status_code == 403  # still the old policy
+
+        write_atomically(policy, POLICY.format(channels="lobby, vip"))  # fixed: the next HUP takes it
+        os.kill(service.pid, signal.SIGHUP)
+        wait_until(lambda: not set(service.worker_pids()) & refused_workers and len(service.worker_pids()) == 2,
+                   30, "the workers were never replaced")
+        assert wait_until(lambda: service.get(VIP, headers=auth).status_code == 200, 10, "vip never granted")
+
+
 def _listen_backlog(port: int) -> int:
     """Connections waiting in the listening socket's accept queue (``ss -lt``'s Recv-Q)."""
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:

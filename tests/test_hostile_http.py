@@ -286,3 +286,20 @@ def test_as_many_slow_clients_as_workers_stall_everyone(service, jwt):
         for _ in range(WORKERS):
             stack.enter_context(closing(SlowClient(service, "slowloris", jwt)))
         requests.get(service.url + "/ping", timeout=2 * PROMPT)
+
+
+def test_behind_nginx_slow_clients_stall_nobody(service, jwt, tmp_path):
+    """The deployment the README gives: nginx buffers each request before passing it on, so
+    many more slow clients than workers hold only nginx connections, never a worker."""
+    from types import SimpleNamespace
+
+    from tests.nginx import nginx
+
+    with nginx(service.port, tmp_path) as port:
+        front = SimpleNamespace(port=port, url=f"http://127.0.0.1:{port}")
+        with ExitStack() as stack:
+            for kind in ["slowloris", "stalled-body"] * (2 * WORKERS):
+                stack.enter_context(closing(SlowClient(front, kind, jwt)))
+            assert_served_promptly(front)
+            r = requests.get(front.url + "/rtm/bob/", headers={"Authorization": f"Bearer {jwt}"}, timeout=PROMPT)
+            assert r.status_code == 200

@@ -52,7 +52,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.after_request
     def _vary_on_origin(response):
-        response.vary.add("Origin")
+        if "Vary" in response.headers:
+            response.vary.add("Origin")
+        else:  # the usual case: set it without parsing a header set
+            response.headers["Vary"] = "Origin"
         return response
 
     auth.init_app(app)

@@ -27,6 +27,10 @@ NO_CACHE = {
 }
 
 
+# Built once: json.dumps with keyword arguments builds a new encoder on every call.
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and the record's ``fields``."""
 
@@ -40,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _encode(entry)
 
 
 def configure_logging(level: str) -> None:
@@ -67,8 +71,16 @@ def request_id() -> str:
     return rid
 
 
+def _info(logger: logging.Logger, message: str, fields: dict) -> None:
+    """``logger.info(message, extra={"fields": fields})``, minus the search for the caller's file
+    and line, which our lines never show."""
+    if logger.isEnabledFor(logging.INFO):
+        logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, message, (), None,
+                                        extra={"fields": fields}))
+
+
 def audit(caller: Identity, want: TokenRequest, decision: PolicyDecision) -> None:
-    audit_log.info("token granted" if decision.granted else "token denied", extra={"fields": {
+    _info(audit_log, "token granted" if decision.granted else "token denied", {
         "request_id": request_id(),
         "subject": caller.subject,
         "issuer": caller.issuer,
@@ -80,7 +92,7 @@ def audit(caller: Identity, want: TokenRequest, decision: PolicyDecision) -> Non
         "decision": "granted" if decision.granted else "denied",
         "reason": decision.reason,
         "client": client_address(),
-    }})
+    })
 
 
 def init_app(app: Flask) -> None:
@@ -96,12 +108,12 @@ def init_app(app: Flask) -> None:
         response.headers["X-Request-Id"] = rid
         response.headers.update(NO_CACHE)
         started = g.get("started")
-        access_log.info("request", extra={"fields": {
+        _info(access_log, "request", {
             "method": request.method,
             "path": request.path,
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
             "request_id": rid,
             "client": client_address(),
-        }})
+        })
         return response

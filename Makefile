@@ -24,8 +24,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Token-engine speed, then HTTP load against the Node peer (wrk; add BENCH_ARGS=--redis).
 bench: $(STAMP)
 	$(PY) bench/tokens.py
+	$(PY) bench/load.py $(BENCH_ARGS)
 
 # Mixed load for DURATION seconds (default 600) against the Procfile's gunicorn; prints
 # errors, p99 over time and per-worker memory. Not part of `make test`.

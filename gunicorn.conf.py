@@ -14,7 +14,7 @@ from config.settings import ConfigError, environment
 _env = environment()
 
 bind = f"0.0.0.0:{_env.get('PORT') or _env.get('SERVER_PORT') or 8080}"
-# Chosen by measurement (bench/http.py; the README's Performance section has the numbers).
+# Chosen by measurement (bench/load.py; the README's Performance section has the numbers).
 # A request is ~1 ms of CPU in Python and waits on nothing but Redis, so a worker class can
 # only add overhead: sync served 4-40% more requests than gthread (1-16 threads) and gevent,
 # with the least CPU per request and the lowest p99 (gthread's keep-alive saves less than its

@@ -18,8 +18,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, bench/ comes first on sys.path, where bench/http.py would shadow the standard
-# library's http package: put the repository root there instead.
+# Run as a script, bench/ comes first on sys.path: put the repository root there instead, so
+# that the project's packages import as they do in the service.
 _ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 

@@ -2,8 +2,8 @@
 against the peer operators run today (bench/peer: express + cors + Agora's agora-token, no
 authentication), on the same route, on one machine, in alternating rounds.
 
-    python bench/http.py                 (from the repository root; or: make bench)
-    python bench/http.py --redis         also ours with RATELIMIT_STORAGE_URI on a local Redis
+    python bench/load.py                 (from the repository root; or: make bench)
+    python bench/load.py --redis         also ours with RATELIMIT_STORAGE_URI on a local Redis
 
 Ours runs with everything on: a JWT on every request (HS256, issuer and audience checked), the
 policy, both rate limits (set high enough that wrk is never refused), CORS with an allowed
@@ -21,10 +21,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path, and this file's name would
-# shadow the standard library's http package (which requests and pyjwt import).
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import argparse
 import json
@@ -58,7 +55,7 @@ HIGH_LIMIT = "1000000000/minute"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 POLICY = """\
-# bench/http.py: every bench caller may publish in any bench-* channel as any uid.
+# bench/load.py: every bench caller may publish in any bench-* channel as any uid.
 grants:
   - when: {groups: [bench]}
     rtc: {channels: ["bench-*"], roles: [publisher], uids: [any], max_expire: 86400}

@@ -71,6 +71,12 @@ def on_starting(server):
         print(f"configuration error: {e}", file=sys.stderr)
         sys.exit(3)
     pin(configuration)
+    storage = settings.ratelimit.get("RATELIMIT_STORAGE_URI", "memory://")
+    if storage.startswith("memory://") and workers > 1 and settings.web_concurrency is None:
+        # With WEB_CONCURRENCY set, each worker says this itself (api/limits.py).
+        server.log.warning("RATELIMIT_STORAGE_URI is memory:// with %d workers: each worker counts on "
+                           "its own, so every limit lets through up to %d times as much; use redis://",
+                           workers, workers)
     if settings.demo:
         port = bind.rsplit(":", 1)[1]
         server.log.warning(

@@ -51,4 +51,4 @@ class PolicyDecision:
     granted: bool
     expire: int = 0
     reason: str = ""
-    refused: str | None = None  # "service" | "channel" | "role" | "uid" | "user" | "app"
+    refused: str | None = None  # "service" | "channel" | "wildcard" | "role" | "uid" | "user" | "app"

@@ -4,17 +4,16 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from flask import Flask
-from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import api
-from api import errors, limits, observability
+from api import errors, observability
+from api.cors import Cors
+from api.front import Front, Service
+from api.limits import RateLimits, warn_if_unshared
 from auth import Auth
 from config.pinned import Configuration, pinned, read_configuration
 from config.settings import Settings, settings_from_environment
-
-EXPOSED_HEADERS = ["Retry-After", "X-Request-Id", "X-Token-Expire", "X-RateLimit-Limit",
-                   "X-RateLimit-Remaining", "X-RateLimit-Reset"]
 
 
 def configure(configuration: Configuration) -> tuple[Settings, Auth]:
@@ -44,23 +43,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
     app.extensions["settings"] = settings
 
-    observability.init_app(app)
+    observability.configure_logging(app.config.get("LOG_LEVEL", "INFO"))
     errors.init_app(app)
-    CORS(app, origins=list(settings.cors_allow_origins), allow_headers=["Authorization", "Content-Type"],
-         expose_headers=EXPOSED_HEADERS, methods=["GET", "POST", "OPTIONS"], max_age=600,
-         supports_credentials=False, vary_header=True)
-
-    @app.after_request
-    def _vary_on_origin(response):
-        if "Vary" in response.headers:
-            response.vary.add("Origin")
-        else:  # the usual case: set it without parsing a header set
-            response.headers["Vary"] = "Origin"
-        return response
-
     auth.init_app(app)
-    limits.init_app(app)
     api.register_blueprints(app)
+
+    limits = RateLimits(settings.rate_limit_per_ip, settings.rate_limit_per_user, settings.ratelimit)
+    warn_if_unshared(limits, settings.web_concurrency or 1)
+    app.extensions["rate_limits"] = limits
+    app.extensions.setdefault("health_checks", {})["rate_limit_storage"] = limits.health
+    service = Service(auth=auth, limits=limits, cors=Cors(settings.cors_allow_origins),
+                      app_id=settings.app_id, app_certificate=settings.app_certificate,
+                      default_expire=settings.default_expire, max_body_bytes=settings.max_body_bytes)
+    app.wsgi_app = app.extensions["front"] = Front(service, api.TOKEN_ROUTES, app.wsgi_app)
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
 

@@ -1,14 +1,13 @@
 """Chat contracts: agora-token-service's ``/chat/...`` and Agora's Chat token server guide."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
-
 from auth.models import TokenRequest
 
 from . import params
-from .issue import issue, token_headers
+from .issue import issue
+from .routing import Answer, Request, Routes
 
-bp = Blueprint("chat", __name__)
+routes = Routes("chat")
 
 
 def chat_request(user, expire, name: str = "chat user id") -> TokenRequest:
@@ -18,33 +17,35 @@ def chat_request(user, expire, name: str = "chat user id") -> TokenRequest:
     return TokenRequest("chat", expire, user=params.account(user, name))
 
 
-def _answer(key: str, want: TokenRequest):
-    (issued,) = issue(want)
-    return jsonify({key: issued.token, "expire": issued.expire}), 200, token_headers(issued)
+def _answer(request: Request, key: str, want: TokenRequest) -> Answer:
+    (issued,) = issue(request, want)
+    return Answer({key: issued.token, "expire": issued.expire}, issued.expire)
 
 
-@bp.get("/chat/app/", strict_slashes=False)
-def chat_app_token():
+@routes.get("/chat/app/", strict_slashes=False)
+def chat_app_token(request: Request) -> Answer:
     """agora-token-service: a Chat app token → ``{"chatToken"}``."""
-    return _answer("chatToken", chat_request(None, params.expire(request.args.get("expiry"), "expiry")))
+    return _answer(request, "chatToken",
+                   chat_request(None, params.expire(request, request.args.get("expiry"), "expiry")))
 
 
-@bp.get("/chat/account/<chat_id>/", strict_slashes=False)
-def chat_user_token(chat_id):
+@routes.get("/chat/account/<chat_id>/", strict_slashes=False)
+def chat_user_token(request: Request, chat_id) -> Answer:
     """agora-token-service: a Chat user token for ``chatid`` → ``{"chatToken"}``."""
-    return _answer("chatToken", chat_request(chat_id, params.expire(request.args.get("expiry"), "expiry")))
+    return _answer(request, "chatToken",
+                   chat_request(chat_id, params.expire(request, request.args.get("expiry"), "expiry")))
 
 
-@bp.post("/generate-user-token")
-def generate_user_token():
+@routes.post("/generate-user-token")
+def generate_user_token(request: Request) -> Answer:
     """Chat guide: ``{"user_uuid", "expire"}`` → ``{"token"}``."""
-    body = params.json_body()
+    body = params.json_body(request)
     user = params.account(body.get("user_uuid"), "user_uuid")
-    return _answer("token", chat_request(user, params.expire(body.get("expire"))))
+    return _answer(request, "token", chat_request(user, params.expire(request, body.get("expire"))))
 
 
-@bp.post("/generate-app-token")
-def generate_app_token():
+@routes.post("/generate-app-token")
+def generate_app_token(request: Request) -> Answer:
     """Chat guide: ``{"expire"}`` → ``{"token"}`` (an app token)."""
-    body = params.json_body()
-    return _answer("token", chat_request(None, params.expire(body.get("expire"))))
+    body = params.json_body(request)
+    return _answer(request, "token", chat_request(None, params.expire(request, body.get("expire"))))

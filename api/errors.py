@@ -7,7 +7,7 @@ that reveals nothing.
 """
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
@@ -52,5 +52,6 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
-        app_log.error("unhandled error", exc_info=e, extra={"fields": {"request_id": request_id()}})
-        return error_response(500, f"internal error (request id {request_id()})")
+        rid = request_id(request.environ)
+        app_log.error("unhandled error", exc_info=e, extra={"fields": {"request_id": rid}})
+        return error_response(500, f"internal error (request id {rid})")

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, g, request
-
 import tokens
-from auth.models import Identity, PolicyDecision, TokenRequest
+from auth.models import PolicyDecision, TokenRequest
 from errors import BadRequest, Forbidden
 
 from .observability import audit
+from .routing import Request
 
 
 @dataclass(frozen=True)
@@ -22,32 +21,25 @@ class Issued:
     expire: int  # the lifetime actually granted (the policy may have capped it)
 
 
-def identity() -> Identity:
-    """The caller's verified identity (401 if none), checked once per request."""
-    found = g.get("identity")
-    if found is None:
-        auth = current_app.extensions["auth"]
-        found = g.identity = auth.authenticate(request.headers.get("Authorization"))
-    return found
+def issue(request: Request, *wanted: TokenRequest) -> list[Issued]:
+    """Authorize every request for the caller (all or nothing), then build and audit each token.
 
-
-def issue(*wanted: TokenRequest) -> list[Issued]:
-    """Authorize every request (all or nothing), then build and audit each token."""
-    caller = identity()
-    policy = current_app.extensions["auth"].policy
+    api/front.py has verified the caller's JWT (``request.caller``) before the view runs.
+    """
+    caller, policy = request.caller, request.service.auth.policy
     decisions = []
     for want in wanted:
         decision = policy.decide(caller, want)
-        audit(caller, want, decision)
+        audit(request, caller, want, decision)
         if not decision.granted:
             raise Forbidden(decision.reason)
         decisions.append(decision)
-    return [Issued(_build(want, decision), decision.expire) for want, decision in zip(wanted, decisions)]
+    return [Issued(_build(request.service, want, decision), decision.expire)
+            for want, decision in zip(wanted, decisions)]
 
 
-def _build(want: TokenRequest, decision: PolicyDecision) -> str:
-    config = current_app.config
-    app_id, cert, life = config["APP_ID"], config["APP_CERTIFICATE"], decision.expire
+def _build(service, want: TokenRequest, decision: PolicyDecision) -> str:
+    app_id, cert, life = service.app_id, service.app_certificate, decision.expire
     try:
         if want.service == "rtc":
             return tokens.build_rtc_token(app_id, cert, want.channel, want.uid, want.role, life, life)
@@ -58,7 +50,3 @@ def _build(want: TokenRequest, decision: PolicyDecision) -> str:
         return tokens.build_chat_user_token(app_id, cert, want.user, life)
     except tokens.TokenError as e:  # the contracts validate first; this is the backstop
         raise BadRequest(str(e)) from None
-
-
-def token_headers(issued: Issued) -> dict[str, str]:
-    return {"X-Token-Expire": str(issued.expire)}

@@ -1,123 +1,259 @@
 """Rate limits: per client IP on every request, per user (issuer + subject) on every token route.
 
-flask-limiter counts, in the storage ``RATELIMIT_STORAGE_URI`` names: memory:// counts in one
-process, Redis shares the counters across workers and machines. A request meets, in order:
+Counted with ``limits`` (the engine flask-limiter is built on), in the storage that
+``RATELIMIT_STORAGE_URI`` names: memory:// counts in one process, Redis shares the counters
+across workers and machines. A request meets, in order (api/front.py):
 
-1. the per-IP limit (``RATE_LIMIT_PER_IP``), in flask-limiter's ``before_request``: every
-   request counts (401s, 404s and preflights too), before any JWT signature is checked;
+1. the per-IP limit (``RATE_LIMIT_PER_IP``): every request counts (401s, 404s and preflights
+   too), before any JWT signature is checked;
 2. authentication, on token routes only (401), so no anonymous request touches a user's bucket;
-3. the per-user limit (``RATE_LIMIT_PER_USER``), one bucket per caller across all token routes
-   (preflights never reach it; /ping and /healthz are not token routes);
-4. the view: parse, authorize, build.
+3. the per-user limit (``RATE_LIMIT_PER_USER``), one bucket per caller across all token routes;
+4. the contract: parse, authorize, build.
 
-A 429 is answered by api/errors.py like every other error; flask-limiter adds ``Retry-After`` and
-``X-RateLimit-*``. When the storage is unreachable, each worker counts in its own memory until it
-is back (flask-limiter's in-memory fallback), and /healthz says ``"rate_limit_storage": "degraded"``.
+The default fixed-window strategy costs one dictionary update in memory, and one Redis round
+trip per limit string (a Lua script counts all of its limits and reads their expiry at once).
+The other strategies go through ``limits``' own rate limiters. When the storage fails (refused,
+timed out, READONLY, OOM), this worker counts in its own memory, logs it once, says
+``"degraded"`` on /healthz and tries the storage again after 1, 2, 4 … 16 s.
 """
 from __future__ import annotations
 
-from flask import Flask, request
-from flask_limiter import ApplicationLimit, Limiter, RouteLimit
-from limits.storage import MemoryStorage
+import math
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any, Mapping, Sequence
 
-from . import TOKEN_BLUEPRINTS
-from .issue import identity
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, RedisStorage, Storage, storage_from_string
+from limits.strategies import STRATEGIES
+
+from config.settings import ConfigError
+from errors import TooManyRequests
+
 from .observability import app_log
 
-# Our defaults for flask-limiter's settings; an operator's RATELIMIT_* value wins. The fallback
-# catches any storage error (refused, timed out, READONLY, OOM): none becomes a 5xx.
-DEFAULTS = {"RATELIMIT_HEADERS_ENABLED": True, "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True}
 # redis-py waits 5 s by default; a limiter that waits that long is an outage of its own.
 REDIS_TIMEOUTS = {"socket_timeout": 0.3, "socket_connect_timeout": 0.3}
-_TOKEN_ROUTES = frozenset(bp.name for bp in TOKEN_BLUEPRINTS)
+RETRY_MAX = 16.0  # seconds between attempts on a failed storage, at most
+
+# KEYS: one counter per limit. ARGV: their windows in ms, then their amounts. Counts each in
+# turn until one is exceeded (the later ones are then left alone) and returns count, ms left.
+_REDIS_FIXED_WINDOW = """
+local out = {}
+local n = #KEYS
+for i = 1, n do
+  local count = redis.call('INCR', KEYS[i])
+  local left = redis.call('PTTL', KEYS[i])
+  if left < 0 then
+    left = tonumber(ARGV[i])
+    redis.call('PEXPIRE', KEYS[i], left)
+  end
+  out[#out + 1] = count
+  out[#out + 1] = left
+  if count > tonumber(ARGV[n + i]) then break end
+end
+return out
+"""
 
 
-def _client_address() -> str:
-    return request.remote_addr or "-"  # ProxyFix has already applied TRUSTED_PROXIES
+@dataclass(frozen=True)
+class Count:
+    """One limit after a hit: what the X-RateLimit-* headers say about it."""
+
+    limit: int
+    remaining: int
+    reset: float  # epoch seconds at which the window starts over
+
+    @property
+    def exceeded(self) -> bool:
+        return self.remaining < 0
 
 
-def _caller() -> str:
-    return identity().key  # cached on flask.g: authenticated just before the limit is counted
+class _MemoryFixedWindow:
+    """Fixed windows in this process: one dict entry per key, swept as windows end."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, list] = {}  # key -> [count, ends_at]
+        self._lock = threading.Lock()
+        self._sweep_at = 0.0
+
+    def hit(self, keys: Sequence[str], items: Sequence[RateLimitItem]) -> list[Count]:
+        now = time.time()
+        out = []
+        with self._lock:
+            if now >= self._sweep_at:
+                self._sweep(now)
+            windows = self._windows
+            for key, item in zip(keys, items):
+                window = windows.get(key)
+                if window is None or window[1] <= now:
+                    window = windows[key] = [0, now + item.get_expiry()]
+                window[0] += 1
+                out.append(Count(item.amount, item.amount - window[0], window[1]))
+                if window[0] > item.amount:
+                    break
+        return out
+
+    def _sweep(self, now: float) -> None:
+        self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
+        self._sweep_at = now + 10.0
+
+    def check(self) -> bool:
+        return True
 
 
-def _route() -> str:
-    return request.endpoint or "-"  # an unrouted request (404, 405) still counts per IP
+class _RedisFixedWindow:
+    """Fixed windows in Redis: every limit of one limit string in one round trip."""
+
+    def __init__(self, storage: RedisStorage):
+        self.storage = storage
+        self._script = storage.get_connection().register_script(_REDIS_FIXED_WINDOW)
+
+    def hit(self, keys: Sequence[str], items: Sequence[RateLimitItem]) -> list[Count]:
+        args = [item.get_expiry() * 1000 for item in items] + [item.amount for item in items]
+        raw = self._script(keys=list(keys), args=args)
+        now = time.time()
+        return [Count(item.amount, item.amount - int(raw[2 * i]), now + int(raw[2 * i + 1]) / 1000)
+                for i, item in enumerate(items[: len(raw) // 2])]
+
+    def check(self) -> bool:
+        return self.storage.check()
 
 
-def _caller_checkpoint() -> None:
-    """Calling the limiter-decorated version of this counts the caller's request."""
+class _Strategy:
+    """Any storage and strategy ``limits`` offers, through its own rate limiters."""
+
+    def __init__(self, storage: Storage, strategy: str):
+        self.storage = storage
+        self.limiter = STRATEGIES[strategy](storage)
+
+    def hit(self, keys: Sequence[str], items: Sequence[RateLimitItem]) -> list[Count]:
+        out = []
+        for key, item in zip(keys, items):
+            allowed = self.limiter.hit(item, key)
+            reset, remaining = self.limiter.get_window_stats(item, key)
+            out.append(Count(item.amount, remaining if allowed else -1, reset))
+            if not allowed:
+                break
+        return out
+
+    def check(self) -> bool:
+        return self.storage.check()
 
 
-class _ParsedOnce:
-    """A limit whose string is parsed at start-up: flask-limiter re-parses it on every request."""
-
-    def __iter__(self):
-        parsed = self.__dict__.get("_parsed")
-        if parsed is None:
-            parsed = self.__dict__["_parsed"] = tuple(super().__iter__())
-        return iter(parsed)
-
-
-class PerIP(_ParsedOnce, ApplicationLimit):
-    pass
+def _counter(storage: Storage, strategy: str):
+    if strategy == "fixed-window":
+        if isinstance(storage, MemoryStorage):
+            return _MemoryFixedWindow()
+        if type(storage).__name__ in ("RedisStorage", "ValkeyStorage") and isinstance(storage, RedisStorage):
+            return _RedisFixedWindow(storage)
+    return _Strategy(storage, strategy)
 
 
-class PerCaller(_ParsedOnce, RouteLimit):
-    pass
+class RateLimits:
+    """Both limits, their storage, and what the responses say about them."""
 
-
-class StorageHealth:
-    """``"ok"``, or ``"degraded"`` while this worker counts in memory; logged once per change."""
-
-    def __init__(self, limiter: Limiter):
-        self.limiter = limiter
+    def __init__(self, per_ip: str, per_user: str, options: Mapping[str, Any]):
+        self.enabled = options.get("RATELIMIT_ENABLED", True)
+        self.headers_enabled = options.get("RATELIMIT_HEADERS_ENABLED", True)
+        self.http_date = options.get("RATELIMIT_HEADER_RETRY_AFTER_VALUE") == "http-date"
+        self.prefix = str(options.get("RATELIMIT_KEY_PREFIX", "") or "")
+        self.per_ip = tuple(parse_many(per_ip))
+        self.per_user = tuple(parse_many(per_user))
+        self.uri = options.get("RATELIMIT_STORAGE_URI", "memory://")
+        strategy = options.get("RATELIMIT_STRATEGY", "fixed-window")
+        storage_options = dict(options.get("RATELIMIT_STORAGE_OPTIONS") or {})
+        if self.uri.startswith(("redis", "valkey")):
+            storage_options = {**REDIS_TIMEOUTS, **storage_options}
+        self.storage_options = storage_options
+        try:
+            storage = storage_from_string(self.uri, **storage_options)
+        except Exception as e:  # a bad option or URI: refuse to start, naming the setting
+            raise ConfigError(f"RATELIMIT_STORAGE_URI / RATELIMIT_STORAGE_OPTIONS: {e}") from None
+        self.primary = _counter(storage, strategy)
+        self.fallback = (_counter(MemoryStorage(), strategy)
+                         if options.get("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True) else None)
+        self._retry_at = 0.0
+        self._retry_in = 1.0
         self.degraded = False
 
-    def __call__(self) -> str:
-        # flask-limiter keeps its fallback switch private; requirements.txt pins the version.
-        return "degraded" if self.limiter._storage_dead else "ok"
+    @property
+    def shared(self) -> bool:
+        return not self.uri.startswith("memory://")
 
-    def log_change(self, _exc: BaseException | None = None) -> None:
-        degraded = self.limiter._storage_dead
-        if degraded != self.degraded:
-            self.degraded = degraded
-            app_log.warning(
-                "rate limit storage unreachable: each worker counts in its own memory until it is back"
-                if degraded else "rate limit storage is back: counters are shared again",
-                extra={"fields": {"rate_limit_storage": self()}})
+    def health(self) -> str:
+        return "degraded" if self.degraded else "ok"
+
+    def per_ip_hit(self, address: str) -> list[tuple[str, str]]:
+        return self._hit("ip", address, self.per_ip)
+
+    def per_user_hit(self, user: str) -> list[tuple[str, str]]:
+        return self._hit("user", user, self.per_user)
+
+    def _hit(self, scope: str, who: str, items: Sequence[RateLimitItem]) -> list[tuple[str, str]]:
+        """Count one request; the X-RateLimit-* headers to send, or ``TooManyRequests``."""
+        if not self.enabled or not items:
+            return []
+        keys = [f"LIMITER/{self.prefix}/{scope}/{who}/{i.amount}/{i.multiples}/{i.GRANULARITY.name}"
+                for i in items]
+        counts = self._count(keys, items)
+        tightest = counts[-1] if counts[-1].exceeded else min(counts, key=lambda c: c.remaining)
+        headers = self._headers(tightest) if self.headers_enabled else []
+        if tightest.exceeded:
+            retry = max(1, math.ceil(tightest.reset - time.time()))
+            value = formatdate(time.time() + retry, usegmt=True) if self.http_date else str(retry)
+            raise TooManyRequests("too many requests", headers=dict(headers + [("Retry-After", value)]))
+        return headers
+
+    @staticmethod
+    def _headers(count: Count) -> list[tuple[str, str]]:
+        return [("X-RateLimit-Limit", str(count.limit)),
+                ("X-RateLimit-Remaining", str(max(count.remaining, 0))),
+                ("X-RateLimit-Reset", str(math.ceil(count.reset)))]
+
+    def _count(self, keys: list[str], items: Sequence[RateLimitItem]) -> list[Count]:
+        if not self.degraded or self._revived():
+            try:
+                return self.primary.hit(keys, items)
+            except Exception as e:  # any storage failure: count in memory rather than fail
+                if self.fallback is None:
+                    raise
+                self._storage_failed(e)
+        return self.fallback.hit(keys, items)
+
+    def _storage_failed(self, error: Exception) -> None:
+        if not self.degraded:
+            self.degraded = True
+            self._retry_in = 1.0
+            app_log.warning("rate limit storage unreachable: each worker counts in its own memory until "
+                            "it is back", extra={"fields": {"rate_limit_storage": "degraded",
+                                                            "error": type(error).__name__}})
+        self._retry_at = time.monotonic() + self._retry_in
+        self._retry_in = min(self._retry_in * 2, RETRY_MAX)
+
+    def _revived(self) -> bool:
+        """While degraded: whether it is time to try the storage again and it answers."""
+        if time.monotonic() < self._retry_at:
+            return False
+        try:
+            alive = self.primary.check()
+        except Exception:
+            alive = False
+        if not alive:
+            self._storage_failed(ConnectionError("storage check failed"))
+            return False
+        self.degraded = False
+        app_log.warning("rate limit storage is back: counters are shared again",
+                        extra={"fields": {"rate_limit_storage": "ok"}})
+        return True
 
 
-def init_app(app: Flask) -> None:
-    """Both limits, in the order above, and the storage's health check."""
-    config = app.config
-    for name, value in DEFAULTS.items():
-        config.setdefault(name, value)
-    uri = config["RATELIMIT_STORAGE_URI"]
-    if uri.startswith(("redis", "valkey")):
-        options = config.get("RATELIMIT_STORAGE_OPTIONS", {})
-        config["RATELIMIT_STORAGE_OPTIONS"] = {**REDIS_TIMEOUTS, **options}
-
-    per_ip = PerIP(limit_provider=config["RATE_LIMIT_PER_IP"], scope="ip")
-    limiter = Limiter(_client_address, application_limits=[per_ip], request_identifier=_route)
-    limiter.init_app(app)
-    # What limiter.shared_limit() builds, parsed once; the bucket is shared by all token routes.
-    per_caller = PerCaller(limit_provider=config["RATE_LIMIT_PER_USER"], limiter=limiter,
-                           key_function=_caller, shared=True, scope="user", override_defaults=False)
-    count_caller = per_caller(_caller_checkpoint)
-
-    @app.before_request
-    def _limit_caller() -> None:
-        if request.blueprint in _TOKEN_ROUTES and request.method != "OPTIONS":
-            identity()
-            count_caller()
-
-    health = StorageHealth(limiter)
-    app.teardown_request(health.log_change)
-    app.extensions.setdefault("health_checks", {})["rate_limit_storage"] = health
-
-    workers = config.get("WEB_CONCURRENCY") or 1
-    if limiter.enabled and isinstance(limiter.storage, MemoryStorage) and workers > 1:
+def warn_if_unshared(limits: RateLimits, workers: int) -> None:
+    if limits.enabled and not limits.shared and workers > 1:
         app_log.warning(
             f"RATELIMIT_STORAGE_URI is memory:// with WEB_CONCURRENCY={workers}: each worker counts on "
             f"its own, so every limit lets through up to {workers} times as much; use redis://",
             extra={"fields": {"workers": workers}})
+

@@ -11,9 +11,12 @@ import secrets
 import sys
 import time
 
-from flask import Flask, Response, g, request
+from typing import TYPE_CHECKING
 
 from auth.models import Identity, PolicyDecision, TokenRequest
+
+if TYPE_CHECKING:
+    from .routing import Request
 
 access_log = logging.getLogger("agora_token_server.access")
 audit_log = logging.getLogger("agora_token_server.audit")
@@ -59,15 +62,15 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
 
 
-def client_address() -> str:
-    return request.remote_addr or "-"
+REQUEST_ID_KEY = "agora.request_id"  # where api/front.py keeps it in the WSGI environ
 
 
-def request_id() -> str:
-    rid = g.get("request_id")
+def request_id(environ: dict) -> str:
+    """The client's X-Request-Id when it is a sane one, else a new random id; once per request."""
+    rid = environ.get(REQUEST_ID_KEY)
     if rid is None:
-        given = request.headers.get("X-Request-Id", "")
-        rid = g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        rid = environ[REQUEST_ID_KEY] = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
     return rid
 
 
@@ -79,9 +82,9 @@ def _info(logger: logging.Logger, message: str, fields: dict) -> None:
                                         extra={"fields": fields}))
 
 
-def audit(caller: Identity, want: TokenRequest, decision: PolicyDecision) -> None:
+def audit(request: Request, caller: Identity, want: TokenRequest, decision: PolicyDecision) -> None:
     _info(audit_log, "token granted" if decision.granted else "token denied", {
-        "request_id": request_id(),
+        "request_id": request.request_id,
         "subject": caller.subject,
         "issuer": caller.issuer,
         "service": want.service + ("-app" if want.app else ""),
@@ -91,29 +94,16 @@ def audit(caller: Identity, want: TokenRequest, decision: PolicyDecision) -> Non
         "lifetime": decision.expire if decision.granted else want.expire,
         "decision": "granted" if decision.granted else "denied",
         "reason": decision.reason,
-        "client": client_address(),
+        "client": request.client,
     })
 
 
-def init_app(app: Flask) -> None:
-    configure_logging(app.config.get("LOG_LEVEL", "INFO"))
-
-    @app.before_request
-    def _start_clock() -> None:
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def _finish(response: Response) -> Response:
-        rid = request_id()
-        response.headers["X-Request-Id"] = rid
-        response.headers.update(NO_CACHE)
-        started = g.get("started")
-        _info(access_log, "request", {
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-            "request_id": rid,
-            "client": client_address(),
-        })
-        return response
+def access(method: str, path: str, status: int, started: float, request_id: str, client: str) -> None:
+    _info(access_log, "request", {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "request_id": request_id,
+        "client": client,
+    })

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import current_app, request
+from gunicorn.http.errors import NoMoreData, ParseException
 
 import tokens
 from errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from tokens import Role, TokenError
+
+from .routing import Request
 
 ROLES = {
     "publisher": Role.PUBLISHER, "1": Role.PUBLISHER, "host": Role.PUBLISHER,
@@ -74,10 +76,10 @@ def channel(value: Any, name: str = "channel") -> str:
         raise BadRequest(f"{name}: {e}") from None
 
 
-def expire(value: Any, name: str = "expire") -> int:
+def expire(request: Request, value: Any, name: str = "expire") -> int:
     """Seconds from now; 0, empty or missing mean DEFAULT_EXPIRE; at most 86,400."""
     if value is None or value == "" or value == 0:
-        return current_app.config["DEFAULT_EXPIRE"]
+        return request.service.default_expire
     if isinstance(value, str):
         text = value.strip()
         sign = text[:1] == "-"
@@ -86,7 +88,7 @@ def expire(value: Any, name: str = "expire") -> int:
             raise BadRequest(f"{name} must be a whole number of seconds")
         value = -int(digits) if sign else int(digits)
         if value == 0:
-            return current_app.config["DEFAULT_EXPIRE"]
+            return request.service.default_expire
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(f"{name} must be a whole number of seconds")
     if value < 0:
@@ -96,21 +98,37 @@ def expire(value: Any, name: str = "expire") -> int:
     return value
 
 
-def json_body() -> dict[str, Any]:
-    """The request's JSON object; 415 if not JSON, 400 if malformed or not an object."""
-    if not request.is_json:
+def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object; 415 if not JSON, 413 if too large, 400 if malformed or not an object."""
+    mimetype = (request.header("Content-Type") or "").partition(";")[0].strip().lower()
+    if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType("the request body must be JSON (Content-Type: application/json)")
-    raw = request.get_data(cache=True)  # MAX_CONTENT_LENGTH caps it (413)
-    limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
-        # A chunked body has no length to check up front: werkzeug stops reading at the cap
-        # without a word, so look one byte further rather than parse a prefix.
-        if request.environ["wsgi.input"].read(1):
-            raise PayloadTooLarge("the request body is too large")
     try:
-        body = json.loads(raw)
+        body = json.loads(_read_body(request))
     except (ValueError, RecursionError):
         raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     return body
+
+
+def _read_body(request: Request) -> bytes:
+    """At most MAX_BODY_BYTES of the body: by its Content-Length, or to its end when chunked."""
+    environ, limit = request.environ, request.service.max_body_bytes
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    try:
+        if length:
+            if not length.isdigit():
+                raise BadRequest("Content-Length is not a number")
+            if int(length) > limit:
+                raise PayloadTooLarge("the request body is too large")
+            return stream.read(int(length))
+        if environ.get("wsgi.input_terminated") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            raw = stream.read(limit + 1)  # a chunked body has no length to check up front
+            if len(raw) > limit:
+                raise PayloadTooLarge("the request body is too large")
+            return raw
+        return b""
+    except (ParseException, NoMoreData):  # gunicorn parses a chunked body as it is read
+        raise BadRequest("the request body is malformed or cut short") from None

@@ -1,22 +1,21 @@
 """RTM contract of agora-token-service: ``GET /rtm/:rtmuid/?expiry=`` → ``{"rtmToken"}``."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
-
 from auth.models import TokenRequest
 
 from . import params
-from .issue import issue, token_headers
+from .issue import issue
+from .routing import Answer, Request, Routes
 
-bp = Blueprint("rtm", __name__)
+routes = Routes("rtm")
 
 
 def rtm_request(user, expire) -> TokenRequest:
     return TokenRequest("rtm", expire, user=params.account(user, "rtmuid"))
 
 
-@bp.get("/rtm/<rtm_uid>/", strict_slashes=False)
-def rtm_token(rtm_uid):
+@routes.get("/rtm/<rtm_uid>/", strict_slashes=False)
+def rtm_token(request: Request, rtm_uid) -> Answer:
     """An RTM login token for ``rtmuid``."""
-    (issued,) = issue(rtm_request(rtm_uid, params.expire(request.args.get("expiry"), "expiry")))
-    return jsonify(rtmToken=issued.token, expire=issued.expire), 200, token_headers(issued)
+    (issued,) = issue(request, rtm_request(rtm_uid, params.expire(request, request.args.get("expiry"), "expiry")))
+    return Answer({"rtmToken": issued.token, "expire": issued.expire}, issued.expire)

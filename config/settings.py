@@ -45,21 +45,17 @@ DEMO_MODE = "DEMO_MODE"
 DEMO_FALLBACK = "DEMO_FALLBACK"  # set by `make run` only: no APP_ID → demo configuration
 ENV_FILE = "ENV_FILE"
 WEB_CONCURRENCY = "WEB_CONCURRENCY"  # gunicorn's worker count (gunicorn.conf.py)
-# flask-limiter's own keys are passed through (RATELIMIT_STORAGE_URI, ...), each value read as
-# JSON when it is JSON, the way Flask's from_prefixed_env reads them: false, 0.5, {"a": 1}.
+# The rate limiter's settings, under flask-limiter's names (api/limits.py reads them), each
+# value read as JSON when it is JSON, the way Flask's from_prefixed_env reads them: false, {"a": 1}.
 RATELIMIT_PREFIX = "RATELIMIT_"
 RATELIMIT_STORAGE_URI = "RATELIMIT_STORAGE_URI"
 RATELIMIT_STORAGE_OPTIONS = "RATELIMIT_STORAGE_OPTIONS"
 RATELIMIT_STRATEGY = "RATELIMIT_STRATEGY"
-_RATELIMIT_FLAGS = ("RATELIMIT_ENABLED", "RATELIMIT_HEADERS_ENABLED", "RATELIMIT_SWALLOW_ERRORS",
-                    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", "RATELIMIT_FAIL_ON_FIRST_BREACH",
-                    "RATELIMIT_DEFAULTS_PER_METHOD", "RATELIMIT_APPLICATION_PER_METHOD")
-_RATELIMIT_LIMITS = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META",
-                     "RATELIMIT_IN_MEMORY_FALLBACK")
-_RATELIMIT_CALLABLES = ("RATELIMIT_KEY_FUNC", "RATELIMIT_REQUEST_IDENTIFIER", "RATELIMIT_ON_BREACH_CALLBACK",
-                        "RATELIMIT_ON_META_BREACH_CALLBACK", "RATELIMIT_DEFAULTS_EXEMPT_WHEN",
-                        "RATELIMIT_DEFAULTS_DEDUCT_WHEN", "RATELIMIT_APPLICATION_EXEMPT_WHEN",
-                        "RATELIMIT_APPLICATION_DEDUCT_WHEN")
+RATELIMIT_KEY_PREFIX = "RATELIMIT_KEY_PREFIX"
+RATELIMIT_HEADER_RETRY_AFTER_VALUE = "RATELIMIT_HEADER_RETRY_AFTER_VALUE"
+_RATELIMIT_FLAGS = ("RATELIMIT_ENABLED", "RATELIMIT_HEADERS_ENABLED", "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED")
+_RATELIMIT_SETTINGS = (RATELIMIT_STORAGE_URI, RATELIMIT_STORAGE_OPTIONS, RATELIMIT_STRATEGY, RATELIMIT_KEY_PREFIX,
+                       RATELIMIT_HEADER_RETRY_AFTER_VALUE, *_RATELIMIT_FLAGS)
 
 MAX_EXPIRE = 86_400
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
@@ -98,7 +94,7 @@ class Settings:
     ratelimit: Mapping[str, Any] = field(default_factory=dict)
 
     def as_flask_config(self) -> dict:
-        """The settings as Flask config keys (upper case), plus flask-limiter's own."""
+        """The settings as Flask config keys (upper case), plus the rate limiter's ``RATELIMIT_*``."""
         out = {f.name.upper(): getattr(self, f.name) for f in fields(self) if f.name != "ratelimit"}
         out.update(self.ratelimit)
         return out
@@ -187,7 +183,7 @@ def _hex32(env: Mapping[str, str], name: str) -> str:
 
 def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, default).strip()
-    from limits import parse_many  # flask-limiter's own parser: same syntax, same errors
+    from limits import parse_many  # the parser api/limits.py counts with: same syntax, same errors
 
     try:
         parse_many(value)
@@ -197,7 +193,7 @@ def _limit(env: Mapping[str, str], name: str, default: str) -> str:
 
 
 def _ratelimit(env: Mapping[str, str]) -> dict[str, Any]:
-    """flask-limiter's ``RATELIMIT_*`` settings, typed, with the storage defaulting to memory://."""
+    """The ``RATELIMIT_*`` settings, typed, with the storage defaulting to memory://."""
     from limits.storage import SCHEMES
     from limits.strategies import STRATEGIES
 
@@ -205,11 +201,9 @@ def _ratelimit(env: Mapping[str, str]) -> dict[str, Any]:
     for name, raw in env.items():
         if not name.startswith(RATELIMIT_PREFIX):
             continue
-        if name in _RATELIMIT_CALLABLES:
-            raise ConfigError(f"{name} takes a Python callable: it cannot be set from the environment")
-        if name in _RATELIMIT_LIMITS:
-            out[name] = _limit(env, name, "")
-            continue
+        if name not in _RATELIMIT_SETTINGS:
+            raise ConfigError(f"{name} is not a setting of this service; the rate limiter reads "
+                              f"{', '.join(_RATELIMIT_SETTINGS)}")
         try:
             out[name] = json.loads(raw)
         except ValueError:
@@ -221,10 +215,13 @@ def _ratelimit(env: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError(f'{RATELIMIT_STORAGE_OPTIONS} must be a JSON object like {{"socket_timeout": 0.5}}')
     if out.get(RATELIMIT_STRATEGY, "fixed-window") not in STRATEGIES:
         raise ConfigError(f"{RATELIMIT_STRATEGY} must be one of {', '.join(STRATEGIES)}")
+    if out.get(RATELIMIT_HEADER_RETRY_AFTER_VALUE, "delta-seconds") not in ("delta-seconds", "http-date"):
+        raise ConfigError(f"{RATELIMIT_HEADER_RETRY_AFTER_VALUE} must be delta-seconds or http-date")
+    out[RATELIMIT_KEY_PREFIX] = str(out.get(RATELIMIT_KEY_PREFIX, ""))
     uri = out.setdefault(RATELIMIT_STORAGE_URI, "memory://")
     if not isinstance(uri, str) or uri.partition("://")[0] not in SCHEMES or uri.startswith("async+"):
         raise ConfigError(f"{RATELIMIT_STORAGE_URI} must be memory://, redis://host:port or another "
-                          f"storage flask-limiter supports, got {uri!r}")
+                          f"storage the limits library supports, got {uri!r}")
     return out
 
 

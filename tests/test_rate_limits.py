@@ -142,7 +142,7 @@ def test_several_limits_separated_by_semicolons(limited, bearer):
     ({"RATELIMIT_STRATEGY": "moving-window"}, [200, 429, 429], True),
     ({"RATELIMIT_HEADERS_ENABLED": "false"}, [200, 429, 429], False),
 ])
-def test_flask_limiter_settings_pass_through(limited, bearer, settings, expected, headers):
+def test_rate_limiter_settings(limited, bearer, settings, expected, headers):
     client = limited(RATE_LIMIT_PER_USER="1/minute", **settings)
     assert statuses(client, 3, headers=bearer()) == expected
     assert ("X-RateLimit-Limit" in client.get("/rtm/bob/", headers=bearer()).headers) == headers
@@ -174,7 +174,7 @@ def test_a_hung_redis_costs_a_few_socket_timeouts_at_most(limited, bearer):
             assert client.get("/rtm/bob/", headers=bearer()).status_code == 200
             waits.append(time.monotonic() - started)
     # the first request waits one socket timeout (0.3 s) and falls back to memory; the next ones
-    # leave Redis alone until flask-limiter's next probe, a second later at the earliest
+    # leave Redis alone until the next probe, a second later at the earliest
     assert max(waits) < 1.5 and sorted(waits)[2] < 0.25, waits
 
 
@@ -182,7 +182,7 @@ def test_storage_options_default_to_short_timeouts(env):
     env.update(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
                RATELIMIT_STORAGE_OPTIONS='{"socket_timeout": 0.1}')
     app = create_app({"ENV": env})
-    assert app.config["RATELIMIT_STORAGE_OPTIONS"] == {"socket_timeout": 0.1, "socket_connect_timeout": 0.3}
+    assert app.extensions["rate_limits"].storage_options == {"socket_timeout": 0.1, "socket_connect_timeout": 0.3}
 
 
 @pytest.mark.parametrize("settings, warned", [

@@ -93,7 +93,7 @@ def test_redis_killed_mid_test_changes_nothing_a_client_sees_but_the_counting(in
 
     redis.start()
     deadline, healthy_rounds = time.monotonic() + 30, 0
-    while healthy_rounds < 3:  # flask-limiter probes the storage again after 1, 2, 4, ... s
+    while healthy_rounds < 3:  # api/limits.py probes the storage again after 1, 2, 4, ... s
         assert time.monotonic() < deadline, "the service never went back to Redis"
         reports = {r.json()["rate_limit_storage"] for r in burst(instances, 8, {}, "/healthz")}
         healthy_rounds = healthy_rounds + 1 if reports == {"ok"} else 0

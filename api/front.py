@@ -1,0 +1,140 @@
+"""The service's WSGI entry: every request passes here first.
+
+For every request: a request id, the per-IP limit, CORS, no-cache headers and one JSON
+access line. The token routes (api/rtc.py, rtm.py, chat.py, generic.py) are served right
+here — authenticate, count the caller, run the contract — with no framework in between;
+everything else (health, the OpenAPI document, unknown routes) goes on to Flask.
+
+Why not Flask for the token routes too: a token request's own work (verify a JWT, decide,
+sign, log) is ~50 µs, and Flask's request handling around it (context, routing, response
+objects, extension hooks) cost several times that. The README's Performance section has the
+measurements.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Callable, Iterable
+
+from auth import Auth
+from errors import MethodNotAllowed, ServiceError
+
+from .cors import Cors
+from .limits import RateLimits
+from .observability import NO_CACHE, access, app_log, request_id
+from .routing import Answer, Request, Route
+
+_NO_CACHE = list(NO_CACHE.items())
+_STATUS = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+_JSON = ("Content-Type", "application/json")
+_TEXT = ("Content-Type", "text/plain; charset=utf-8")
+# Flask's compact JSON, so both halves of the service answer alike.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the token routes need, built once per process."""
+
+    auth: Auth
+    limits: RateLimits
+    cors: Cors
+    app_id: str
+    app_certificate: str
+    default_expire: int
+    max_body_bytes: int
+
+
+def json_response(status: int, body: dict) -> tuple[str, list[tuple[str, str]], bytes]:
+    data = (_encode(body) + "\n").encode()
+    return _STATUS[status], [_JSON, ("Content-Length", str(len(data)))], data
+
+
+class Front:
+    """WSGI middleware in front of Flask: serves the token routes, passes on the rest."""
+
+    def __init__(self, service: Service, routes: Iterable[Route], flask_wsgi: Callable):
+        self.service = service
+        self.flask_wsgi = flask_wsgi
+        self.routes = tuple(routes)
+        # The first path segment narrows the search to a route or two.
+        self._by_prefix: dict[str, list[Route]] = {}
+        for route in self.routes:
+            self._by_prefix.setdefault(route.rule.split("/")[1].split("<")[0], []).append(route)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
+        service = self.service
+        rid = request_id(environ)
+        method = environ["REQUEST_METHOD"]
+        # PATH_INFO holds the path's bytes as latin-1; routes match its UTF-8 text.
+        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+        extra = [("X-Request-Id", rid), *service.cors.headers(environ), *_NO_CACHE]
+        counted = []  # the X-RateLimit-* headers of the last limit counted
+        try:
+            counted = service.limits.per_ip_hit(environ.get("REMOTE_ADDR") or "-")
+            found = self._match(path)
+            if found is None:
+                return self._pass_on(environ, start_response, extra + counted, method, path, started, rid)
+            status, headers, body, by_user = self._serve(environ, method, path, rid, started, *found)
+            counted = by_user or counted
+        except ServiceError as e:
+            status, headers, body = json_response(e.status, e.body())
+            headers += e.headers.items()
+            if "X-RateLimit-Limit" in e.headers:  # a 429 says which limit it was
+                counted = []
+        except Exception as e:  # a bug: logged with the request id, answered without details
+            app_log.error("unhandled error", exc_info=e, extra={"fields": {"request_id": rid}})
+            status, headers, body = json_response(500, {"error": f"internal error (request id {rid})",
+                                                        "code": "500"})
+        start_response(status, headers + counted + extra)
+        access(method, path, int(status[:3]), started, rid, environ.get("REMOTE_ADDR") or "-")
+        return [b"" if method == "HEAD" else body]
+
+    def _serve(self, environ, method, path, rid, started, routes: list[Route], args: dict):
+        """A token route: authenticate, count the caller, run the contract; the response, and the
+        caller's X-RateLimit-* headers."""
+        route = next((r for r in routes if r.method == method or (method == "HEAD" and r.method == "GET")), None)
+        if route is None:
+            allow = ", ".join(sorted({r.method for r in routes} | {"OPTIONS"}
+                                     | ({"HEAD"} if any(r.method == "GET" for r in routes) else set())))
+            if method == "OPTIONS":  # a CORS preflight, or a client asking what it may send
+                return "200 OK", [("Allow", allow), ("Content-Length", "0")], b"", []
+            raise MethodNotAllowed("method not allowed on this route", headers={"Allow": allow})
+        service = self.service
+        request = Request(environ, path, rid, started, service)
+        request.caller = service.auth.authenticate(environ.get("HTTP_AUTHORIZATION"))
+        by_user = service.limits.per_user_hit(request.caller.key)
+        return (*self._answer(route.view(request, **args)), by_user)
+
+    def _match(self, path: str) -> tuple[list[Route], dict[str, str]] | None:
+        """The routes whose rule fits the path (one, or a few that differ in method), and its parts."""
+        candidates = self._by_prefix.get(path.split("/", 2)[1] if path.startswith("/") else "")
+        if candidates:
+            matched = [(route, route.match(path)) for route in candidates]
+            matched = [(route, args) for route, args in matched if args is not None]
+            if matched:
+                return [route for route, _ in matched], matched[0][1]
+        return None
+
+    @staticmethod
+    def _answer(answer: Answer) -> tuple[str, list[tuple[str, str]], bytes]:
+        if isinstance(answer.body, str):
+            data, kind = answer.body.encode(), _TEXT
+        else:
+            data, kind = (_encode(answer.body) + "\n").encode(), _JSON
+        return "200 OK", [kind, ("Content-Length", str(len(data))), ("X-Token-Expire", str(answer.expire))], data
+
+    def _pass_on(self, environ, start_response, extra, method, path, started, rid) -> Iterable[bytes]:
+        """Flask serves it; our headers join its response and the access line gets its status."""
+        seen = []
+
+        def start(status: str, headers: list, exc_info: Any = None):
+            seen.append(int(status[:3]))
+            return start_response(status, headers + extra, exc_info)
+
+        result = self.flask_wsgi(environ, start)
+        access(method, path, seen[-1] if seen else 500, started, rid, environ.get("REMOTE_ADDR") or "-")
+        return result

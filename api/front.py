@@ -73,12 +73,14 @@ class Front:
         path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
         extra = [("X-Request-Id", rid), *service.cors.headers(environ), *_NO_CACHE]
         counted = []  # the X-RateLimit-* headers of the last limit counted
+        log_lines: list[str] = []  # the request's audit lines, written with its access line
         try:
             counted = service.limits.per_ip_hit(environ.get("REMOTE_ADDR") or "-")
             found = self._match(path)
             if found is None:
                 return self._pass_on(environ, start_response, extra + counted, method, path, started, rid)
-            status, headers, body, by_user = self._serve(environ, method, path, rid, started, *found)
+            request = Request(environ, path, rid, started, service, log_lines)
+            status, headers, body, by_user = self._serve(request, *found)
             counted = by_user or counted
         except ServiceError as e:
             status, headers, body = json_response(e.status, e.body())
@@ -90,12 +92,13 @@ class Front:
             status, headers, body = json_response(500, {"error": f"internal error (request id {rid})",
                                                         "code": "500"})
         start_response(status, headers + counted + extra)
-        access(method, path, int(status[:3]), started, rid, environ.get("REMOTE_ADDR") or "-")
+        access(method, path, int(status[:3]), started, rid, environ.get("REMOTE_ADDR") or "-", log_lines)
         return [b"" if method == "HEAD" else body]
 
-    def _serve(self, environ, method, path, rid, started, routes: list[Route], args: dict):
+    def _serve(self, request: Request, routes: list[Route], args: dict):
         """A token route: authenticate, count the caller, run the contract; the response, and the
         caller's X-RateLimit-* headers."""
+        method = request.method
         route = next((r for r in routes if r.method == method or (method == "HEAD" and r.method == "GET")), None)
         if route is None:
             allow = ", ".join(sorted({r.method for r in routes} | {"OPTIONS"}
@@ -104,8 +107,7 @@ class Front:
                 return "200 OK", [("Allow", allow), ("Content-Length", "0")], b"", []
             raise MethodNotAllowed("method not allowed on this route", headers={"Allow": allow})
         service = self.service
-        request = Request(environ, path, rid, started, service)
-        request.caller = service.auth.authenticate(environ.get("HTTP_AUTHORIZATION"))
+        request.caller = service.auth.authenticate(request.environ.get("HTTP_AUTHORIZATION"))
         by_user = service.limits.per_user_hit(request.caller.key)
         return (*self._answer(route.view(request, **args)), by_user)
 

@@ -21,9 +21,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, RedisStorage, Storage, storage_from_string
@@ -58,8 +57,7 @@ return out
 """
 
 
-@dataclass(frozen=True)
-class Count:
+class Count(NamedTuple):
     """One limit after a hit: what the X-RateLimit-* headers say about it."""
 
     limit: int
@@ -162,6 +160,8 @@ class RateLimits:
         self.prefix = str(options.get("RATELIMIT_KEY_PREFIX", "") or "")
         self.per_ip = tuple(parse_many(per_ip))
         self.per_user = tuple(parse_many(per_user))
+        self._suffixes = {scope: [f"{i.amount}/{i.multiples}/{i.GRANULARITY.name}" for i in items]
+                          for scope, items in (("ip", self.per_ip), ("user", self.per_user))}
         self.uri = options.get("RATELIMIT_STORAGE_URI", "memory://")
         strategy = options.get("RATELIMIT_STRATEGY", "fixed-window")
         storage_options = dict(options.get("RATELIMIT_STORAGE_OPTIONS") or {})
@@ -196,10 +196,12 @@ class RateLimits:
         """Count one request; the X-RateLimit-* headers to send, or ``TooManyRequests``."""
         if not self.enabled or not items:
             return []
-        keys = [f"LIMITER/{self.prefix}/{scope}/{who}/{i.amount}/{i.multiples}/{i.GRANULARITY.name}"
-                for i in items]
+        base = f"LIMITER/{self.prefix}/{scope}/{who}/"
+        keys = [base + suffix for suffix in self._suffixes[scope]]
         counts = self._count(keys, items)
-        tightest = counts[-1] if counts[-1].exceeded else min(counts, key=lambda c: c.remaining)
+        tightest = counts[-1]
+        if len(counts) > 1 and not tightest.exceeded:
+            tightest = min(counts, key=lambda c: c.remaining)
         headers = self._headers(tightest) if self.headers_enabled else []
         if tightest.exceeded:
             retry = max(1, math.ceil(tightest.reset - time.time()))

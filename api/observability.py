@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import secrets
 import sys
 import time
-
+from random import getrandbits
 from typing import TYPE_CHECKING
 
 from auth.models import Identity, PolicyDecision, TokenRequest
@@ -34,32 +34,68 @@ NO_CACHE = {
 _encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
+def _entry(created: float, level: str, name: str, message: str, fields: dict) -> dict:
+    entry = {"ts": round(created, 3), "level": level, "logger": name, "msg": message}
+    entry.update(fields)
+    return entry
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and the record's ``fields``."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", {}))
+        entry = _entry(record.created, record.levelname.lower(), record.name, record.getMessage(),
+                       getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return _encode(entry)
 
 
+class JsonLineHandler(logging.StreamHandler):
+    """Writes each line with one ``write(2)`` on the stream's file descriptor, when it has one.
+
+    A line under the pipe buffer's 4 KiB lands whole even with other threads and workers
+    writing to the same pipe, so no lock is held around the write; ``write_line`` is the path
+    api/observability.py's own lines take, with no ``LogRecord`` in between.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.setFormatter(JsonFormatter())
+        try:
+            self.fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self.fd = None
+
+    def write_line(self, line: str) -> None:
+        if self.fd is None:
+            with self.lock:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            return
+        data = (line + "\n").encode()
+        while data:
+            data = data[os.write(self.fd, data):]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.write_line(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+_root = logging.getLogger("agora_token_server")
+_handler: list[JsonLineHandler] = []  # the one handler configure_logging installed
+
+
 def configure_logging(level: str) -> None:
     """Route the service's loggers to stderr as JSON lines (idempotent)."""
-    root = logging.getLogger("agora_token_server")
-    if not any(getattr(h, "_agora_json", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        handler._agora_json = True
-        root.addHandler(handler)
-        root.propagate = False
-    root.setLevel(level)
+    if not _handler:
+        _handler.append(JsonLineHandler(sys.stderr))
+    if _handler[0] not in _root.handlers:
+        _root.addHandler(_handler[0])
+        _root.propagate = False
+    _root.setLevel(level)
 
 
 REQUEST_ID_KEY = "agora.request_id"  # where api/front.py keeps it in the WSGI environ
@@ -70,20 +106,26 @@ def request_id(environ: dict) -> str:
     rid = environ.get(REQUEST_ID_KEY)
     if rid is None:
         given = environ.get("HTTP_X_REQUEST_ID", "")
-        rid = environ[REQUEST_ID_KEY] = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+        # Unique, not secret: the random module's generator (reseeded in every forked worker).
+        rid = environ[REQUEST_ID_KEY] = given if _REQUEST_ID.fullmatch(given) else f"{getrandbits(64):016x}"
     return rid
 
 
-def _info(logger: logging.Logger, message: str, fields: dict) -> None:
-    """``logger.info(message, extra={"fields": fields})``, minus the search for the caller's file
-    and line, which our lines never show."""
-    if logger.isEnabledFor(logging.INFO):
-        logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, message, (), None,
-                                        extra={"fields": fields}))
+def _info(logger: logging.Logger, message: str, fields: dict) -> str | None:
+    """``logger.info(message, extra={"fields": fields})``, or, while our handler is the only
+    one listening, the same JSON line returned for the caller to write (no record, no lock)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return None
+    if not logger.handlers and _root.handlers == _handler:
+        return _encode(_entry(time.time(), "info", logger.name, message, fields))
+    logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, message, (), None,
+                                    extra={"fields": fields}))
+    return None
 
 
 def audit(request: Request, caller: Identity, want: TokenRequest, decision: PolicyDecision) -> None:
-    _info(audit_log, "token granted" if decision.granted else "token denied", {
+    """One line per decision; it goes out with the request's access line (one write)."""
+    line = _info(audit_log, "token granted" if decision.granted else "token denied", {
         "request_id": request.request_id,
         "subject": caller.subject,
         "issuer": caller.issuer,
@@ -96,10 +138,14 @@ def audit(request: Request, caller: Identity, want: TokenRequest, decision: Poli
         "reason": decision.reason,
         "client": request.client,
     })
+    if line is not None:
+        request.log_lines.append(line)
 
 
-def access(method: str, path: str, status: int, started: float, request_id: str, client: str) -> None:
-    _info(access_log, "request", {
+def access(method: str, path: str, status: int, started: float, request_id: str, client: str,
+           pending: list[str] | None = None) -> None:
+    """The request's access line, written together with its ``pending`` audit lines."""
+    line = _info(access_log, "request", {
         "method": method,
         "path": path,
         "status": status,
@@ -107,3 +153,8 @@ def access(method: str, path: str, status: int, started: float, request_id: str,
         "request_id": request_id,
         "client": client,
     })
+    lines = pending + [line] if pending else [line]
+    if line is None:
+        lines.pop()
+    if lines:
+        _handler[0].write_line("\n".join(lines))

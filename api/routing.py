@@ -79,9 +79,11 @@ class Routes:
 class Request:
     """What a view may read of the request: query parameters, headers and the body."""
 
-    __slots__ = ("environ", "path", "request_id", "started", "client", "service", "caller", "_args")
+    __slots__ = ("environ", "path", "request_id", "started", "client", "service", "caller", "log_lines",
+                 "_args")
 
-    def __init__(self, environ: dict, path: str, request_id: str, started: float, service: Any):
+    def __init__(self, environ: dict, path: str, request_id: str, started: float, service: Any,
+                 log_lines: list[str]):
         self.environ = environ
         self.path = path
         self.request_id = request_id
@@ -89,6 +91,7 @@ class Request:
         self.client = environ.get("REMOTE_ADDR") or "-"
         self.service = service
         self.caller: Any = None  # the verified Identity, on token routes
+        self.log_lines = log_lines  # audit lines, written with the access line
         self._args: dict[str, str] | None = None
 
     @property

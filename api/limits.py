@@ -239,6 +239,7 @@ class RateLimits:
         """While degraded: whether it is time to try the storage again and it answers."""
         if time.monotonic() < self._retry_at:
             return False
+        self._retry_at = time.monotonic() + self._retry_in  # one probe at a time
         try:
             alive = self.primary.check()
         except Exception:
@@ -246,9 +247,10 @@ class RateLimits:
         if not alive:
             self._storage_failed(ConnectionError("storage check failed"))
             return False
-        self.degraded = False
-        app_log.warning("rate limit storage is back: counters are shared again",
-                        extra={"fields": {"rate_limit_storage": "ok"}})
+        if self.degraded:
+            self.degraded = False
+            app_log.warning("rate limit storage is back: counters are shared again",
+                            extra={"fields": {"rate_limit_storage": "ok"}})
         return True
 
 

@@ -92,7 +92,8 @@ def test_hup_reloads_policy_and_settings_under_load_without_a_failed_request(tmp
     policy, env_file = tmp_path / "policy.yaml", tmp_path / "service.env"
     write_atomically(policy, POLICY.format(channels="lobby"))
     write_atomically(env_file, "DEFAULT_EXPIRE=1000\n")
-    env = {**BASE_ENV, "POLICY_FILE": str(policy), "ENV_FILE": str(env_file)}
+    env = {**BASE_ENV, "POLICY_FILE": str(policy), "ENV_FILE": str(env_file),  # limits far above the load
+           "RATE_LIMIT_PER_USER": "1000000/minute", "RATE_LIMIT_PER_IP": "1000000/minute"}
     auth = {"Authorization": "Bearer " + sign_jwt("sam", groups=["staff"], lifetime=3600)}
 
     with gunicorn(env, workers=2, log_path=tmp_path / "service.log") as service, \
@@ -192,7 +193,8 @@ def _sigterm_with_requests_in_flight(service, n: int, log: Path, auth: dict):
     service.proc.send_signal(signal.SIGTERM)
     wait_until(lambda: "Handling signal: term" in log.read_text(), 10, "the master never saw TERM")
     time.sleep(0.5)  # the workers have had TERM for a while now, and are still reading the bodies
-    assert service.proc.poll() is None and service.worker_pids() == workers
+    # A worker with nothing in flight is gone already; one that holds a request is not.
+    assert service.proc.poll() is None and set(service.worker_pids()) & set(workers)
     return conns, body, terminated
 
 

@@ -199,6 +199,14 @@ class JWTVerifier:
         return cls(key=key, jwks=jwks, issuer=settings.jwt_issuer,
                    audience=settings.jwt_audience, leeway=settings.jwt_leeway)
 
+    def verified_before(self, token: str) -> Identity | None:
+        """The identity of a token this verifier accepted before and still would, else None.
+
+        No signature is checked: a token that is not in the cache is simply not known here.
+        """
+        generation = self._jwks.generation if self._jwks is not None else 0
+        return self._verified.get(token, time.time(), generation)
+
     def verify(self, token: str) -> Identity:
         """The identity a token proves; ``Unauthorized`` or ``ServiceUnavailable`` otherwise."""
         if not isinstance(token, str) or not token:

@@ -1,0 +1,98 @@
+"""api/limits.py against a real Redis and in memory: the same counts, headers and refusals.
+
+The service-level behaviour (which requests count, in what order) is in test_rate_limits.py;
+this file pins the counter itself: one Redis round trip for both limits of a returning caller,
+a user left alone past an exceeded address limit, and a Redis that forgot the script.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from api.limits import RateLimits
+from errors import TooManyRequests
+from tests.procs import redis_server
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture(params=["memory", "redis"])
+def storage(request, redis_url):
+    if request.param == "redis":
+        redis.Redis.from_url(redis_url).flushall()
+        return redis_url
+    return "memory://"
+
+
+def limits(storage: str, per_ip: str = "100/minute", per_user: str = "100/minute", **options) -> RateLimits:
+    return RateLimits(per_ip, per_user, {"RATELIMIT_STORAGE_URI": storage, **options})
+
+
+def refused(call) -> dict | None:
+    """The 429's headers, or None when the call was let through."""
+    try:
+        call()
+    except TooManyRequests as e:
+        return e.headers
+    return None
+
+
+def test_several_limits_count_together_and_the_one_exceeded_is_reported(storage):
+    counter = limits(storage, per_user="3/minute; 2/hour")
+    first = dict(counter.per_user_hit("alice"))
+    assert (first["X-RateLimit-Limit"], first["X-RateLimit-Remaining"]) == ("2", "1")  # the tighter
+    assert refused(lambda: counter.per_user_hit("alice")) is None
+    headers = refused(lambda: counter.per_user_hit("alice"))
+    assert headers["X-RateLimit-Limit"] == "2" and headers["X-RateLimit-Remaining"] == "0"
+    assert 3500 < int(headers["Retry-After"]) <= 3600
+    assert time.time() < int(headers["X-RateLimit-Reset"]) <= time.time() + 3601
+
+
+def test_both_at_once_counts_the_user_only_below_the_address_limit(storage):
+    counter = limits(storage, per_ip="2/minute", per_user="5/minute")
+    assert dict(counter.both_hit("192.0.2.1", "alice"))["X-RateLimit-Remaining"] == "4"  # the user's
+    counter.both_hit("192.0.2.1", "alice")
+    headers = refused(lambda: counter.both_hit("192.0.2.1", "alice"))
+    assert headers["X-RateLimit-Limit"] == "2"  # the address's limit, not alice's
+    # alice was counted twice, not three times: from another address she has 3 left, then none.
+    assert dict(counter.both_hit("192.0.2.2", "alice"))["X-RateLimit-Remaining"] == "2"
+
+
+def test_both_at_once_is_one_round_trip_on_redis(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    counter = limits(redis_url)
+    counter.both_hit("192.0.2.1", "alice")  # loads the script
+    client.config_resetstat()
+    for _ in range(5):
+        counter.both_hit("192.0.2.1", "alice")
+    calls = {name: stats["calls"] for name, stats in client.info("commandstats").items()
+             if name in ("cmdstat_evalsha", "cmdstat_eval")}
+    assert calls == {"cmdstat_evalsha": 5}
+    assert 0 < client.pttl(next(iter(client.scan_iter("LIMITER/*user*")))) <= 60_000
+
+
+def test_a_redis_that_forgot_the_script_is_sent_it_again(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    counter = limits(redis_url, per_user="3/minute")
+    client.flushall()
+    counter.per_user_hit("bob")
+    client.script_flush()  # what a Redis restart does
+    assert dict(counter.per_user_hit("bob"))["X-RateLimit-Remaining"] == "1"
+    assert not counter.degraded
+
+
+def test_key_prefix_and_http_date_retry_after(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    counter = limits(redis_url, per_ip="1/minute", RATELIMIT_KEY_PREFIX="tokens",
+                     RATELIMIT_HEADER_RETRY_AFTER_VALUE="http-date")
+    counter.per_ip_hit("192.0.2.9")
+    assert [k.decode() for k in client.scan_iter("*")] == ["LIMITER/tokens/ip/192.0.2.9/1/1/minute"]
+    assert refused(lambda: counter.per_ip_hit("192.0.2.9"))["Retry-After"].endswith(" GMT")

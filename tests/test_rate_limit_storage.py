@@ -96,3 +96,27 @@ def test_key_prefix_and_http_date_retry_after(redis_url):
     counter.per_ip_hit("192.0.2.9")
     assert [k.decode() for k in client.scan_iter("*")] == ["LIMITER/tokens/ip/192.0.2.9/1/1/minute"]
     assert refused(lambda: counter.per_ip_hit("192.0.2.9"))["Retry-After"].endswith(" GMT")
+
+
+def test_a_redis_with_a_password_and_a_database_number(tmp_path):
+    import subprocess
+
+    from tests.procs import ensure_installed, free_port, stop, wait_for_port
+
+    port = free_port()
+    proc = subprocess.Popen([ensure_installed("redis-server", "redis-server"), "--bind", "127.0.0.1",
+                             "--port", str(port), "--save", "", "--requirepass", "s3cret p@ss",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_port(port, proc=proc)
+        counter = limits(f"redis://:s3cret%20p%40ss@127.0.0.1:{port}/3", per_user="2/minute")
+        counter.per_user_hit("carol")
+        client = redis.Redis(port=port, password="s3cret p@ss", db=3)
+        assert [k.decode() for k in client.scan_iter("*")] == ["LIMITER//user/carol/2/1/minute"]
+        assert refused(lambda: counter.per_user_hit("carol")) is None
+        assert refused(lambda: counter.per_user_hit("carol"))["X-RateLimit-Limit"] == "2"
+        wrong = limits(f"redis://:wrong@127.0.0.1:{port}/3", RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=False)
+        with pytest.raises(redis.RedisError):
+            wrong.per_user_hit("carol")
+    finally:
+        stop(proc)

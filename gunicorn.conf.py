@@ -20,8 +20,10 @@ bind = f"0.0.0.0:{_env.get('PORT') or _env.get('SERVER_PORT') or 8080}"
 # `keepalive` seconds without a complete request head); Redis round trips overlap. With the
 # same 3 workers it served more requests per CPU second than sync (no connection per request)
 # and gthread (no hand-offs between threads). post_request below keeps it fair.
-# cores + 1 workers: one more than the cores keeps both busy while a worker waits on Redis.
-workers = int(_env.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) + 1)
+# One worker per core: a worker never waits on Redis (the greenlet does), and a worker more than
+# the cores only gets preempted with connections in hand: 3 workers on 2 cores had a p99 of
+# 17 ms against 12 ms for 2, and 0.78x instead of 0.84x the in-memory throughput with Redis.
+workers = int(_env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 worker_class = "gevent"
 worker_connections = 1000  # per worker: open connections, idle keep-alive ones included
 timeout = 30

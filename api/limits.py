@@ -124,6 +124,7 @@ class _RedisFixedWindow:
         self._pool = storage.get_connection().connection_pool
 
     def hit(self, keys: Sequence[str], items: Sequence[RateLimitItem]) -> list[Count]:
+        keys = [self.storage.prefixed_key(key) for key in keys]  # LIMITS:…, as limits names its own
         args = [item.get_expiry() * 1000 for item in items] + [item.amount for item in items]
         raw = self._client.call(keys, args) if self._client is not None else self._eval(keys, args)
         now = time.time()
@@ -249,7 +250,8 @@ class RateLimits:
         if tightest.exceeded:
             retry = max(1, math.ceil(tightest.reset - time.time()))
             value = formatdate(time.time() + retry, usegmt=True) if self.http_date else str(retry)
-            raise TooManyRequests("too many requests", headers=dict(headers + [("Retry-After", value)]))
+            raise TooManyRequests("too many requests",
+                                  headers=dict(headers + [("Retry-After", value)]) if self.headers_enabled else {})
         return headers
 
     @staticmethod

@@ -75,7 +75,7 @@ def test_both_at_once_is_one_round_trip_on_redis(redis_url):
     calls = {name: stats["calls"] for name, stats in client.info("commandstats").items()
              if name in ("cmdstat_evalsha", "cmdstat_eval")}
     assert calls == {"cmdstat_evalsha": 5}
-    assert 0 < client.pttl(next(iter(client.scan_iter("LIMITER/*user*")))) <= 60_000
+    assert 0 < client.pttl(next(iter(client.scan_iter("LIMITS:LIMITER/*user*")))) <= 60_000
 
 
 def test_a_redis_that_forgot_the_script_is_sent_it_again(redis_url):
@@ -94,7 +94,7 @@ def test_key_prefix_and_http_date_retry_after(redis_url):
     counter = limits(redis_url, per_ip="1/minute", RATELIMIT_KEY_PREFIX="tokens",
                      RATELIMIT_HEADER_RETRY_AFTER_VALUE="http-date")
     counter.per_ip_hit("192.0.2.9")
-    assert [k.decode() for k in client.scan_iter("*")] == ["LIMITER/tokens/ip/192.0.2.9/1/1/minute"]
+    assert [k.decode() for k in client.scan_iter("*")] == ["LIMITS:LIMITER/tokens/ip/192.0.2.9/1/1/minute"]
     assert refused(lambda: counter.per_ip_hit("192.0.2.9"))["Retry-After"].endswith(" GMT")
 
 
@@ -112,7 +112,7 @@ def test_a_redis_with_a_password_and_a_database_number(tmp_path):
         counter = limits(f"redis://:s3cret%20p%40ss@127.0.0.1:{port}/3", per_user="2/minute")
         counter.per_user_hit("carol")
         client = redis.Redis(port=port, password="s3cret p@ss", db=3)
-        assert [k.decode() for k in client.scan_iter("*")] == ["LIMITER//user/carol/2/1/minute"]
+        assert [k.decode() for k in client.scan_iter("*")] == ["LIMITS:LIMITER//user/carol/2/1/minute"]
         assert refused(lambda: counter.per_user_hit("carol")) is None
         assert refused(lambda: counter.per_user_hit("carol"))["X-RateLimit-Limit"] == "2"
         wrong = limits(f"redis://:wrong@127.0.0.1:{port}/3", RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=False)
@@ -120,3 +120,9 @@ def test_a_redis_with_a_password_and_a_database_number(tmp_path):
             wrong.per_user_hit("carol")
     finally:
         stop(proc)
+
+
+def test_headers_off_means_none_even_on_a_429(storage):
+    counter = limits(storage, per_ip="1/minute", RATELIMIT_HEADERS_ENABLED=False)
+    assert counter.per_ip_hit("192.0.2.7") == []
+    assert refused(lambda: counter.per_ip_hit("192.0.2.7")) == {}

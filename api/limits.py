@@ -10,8 +10,9 @@ across workers and machines. A request meets, in order (api/front.py):
 3. the per-user limit (``RATE_LIMIT_PER_USER``), one bucket per caller across all token routes;
 4. the contract: parse, authorize, build.
 
-The default fixed-window strategy costs one dictionary update in memory, and one Redis round
-trip per limit string (a Lua script counts all of its limits and reads their expiry at once).
+The default fixed-window strategy costs a dictionary update in memory; in Redis, a Lua script
+counts a caller's limits and reads when their windows end in one round trip: one per request
+for a caller whose JWT was verified before (``both_hit``), two for a first-seen JWT.
 The other strategies go through ``limits``' own rate limiters. When the storage fails (refused,
 timed out, READONLY, OOM), this worker counts in its own memory, logs it once, says
 ``"degraded"`` on /healthz and tries the storage again after 1, 2, 4 … 16 s.
@@ -172,7 +173,7 @@ class _Strategy:
         return self.storage.check()
 
 
-def _counter(storage: Storage, strategy: str, uri: str = "memory://", options: Mapping[str, Any] = {}):
+def _counter(storage: Storage, strategy: str, uri: str, options: Mapping[str, Any]):
     if strategy == "fixed-window":
         if isinstance(storage, MemoryStorage):
             return _MemoryFixedWindow()
@@ -204,7 +205,7 @@ class RateLimits:
         except Exception as e:  # a bad option or URI: refuse to start, naming the setting
             raise ConfigError(f"RATELIMIT_STORAGE_URI / RATELIMIT_STORAGE_OPTIONS: {e}") from None
         self.primary = _counter(storage, strategy, self.uri, storage_options)
-        self.fallback = (_counter(MemoryStorage(), strategy)
+        self.fallback = (_counter(MemoryStorage(), strategy, "memory://", {})
                          if options.get("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True) else None)
         self._retry_at = 0.0
         self._retry_in = 1.0

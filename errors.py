@@ -1,8 +1,8 @@
 """The service's one exception hierarchy.
 
 Every refusal the service makes is a ``ServiceError`` subclass raised where the problem is
-found; ``app.py`` has the single handler that turns it into the JSON body
-``{"error": "<what is wrong>", "code": "<status>"}``. Views never build error responses by
+found; api/front.py (token routes) and api/errors.py (Flask's routes) turn it into the JSON
+body ``{"error": "<what is wrong>", "code": "<status>"}``. Views never build error responses by
 hand, and third-party exceptions are wrapped at the boundary (``raise Unauthorized(...) from e``).
 """
 from __future__ import annotations
@@ -55,6 +55,10 @@ class NotFound(ServiceError):
 
 class MethodNotAllowed(ServiceError):
     status = 405
+
+
+class RequestTimeout(ServiceError):
+    status = 408
 
 
 class PayloadTooLarge(ServiceError):

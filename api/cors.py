@@ -49,8 +49,3 @@ class Cors:
         if allowed:
             preflight.append(("Access-Control-Allow-Headers", ", ".join(allowed)))
         return found + preflight
-
-    @staticmethod
-    def is_preflight(environ: dict) -> bool:
-        return (environ["REQUEST_METHOD"] == "OPTIONS" and "HTTP_ORIGIN" in environ
-                and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ)

@@ -1,9 +1,9 @@
-"""The one place errors become responses: ``{"error": "...", "code": "<status>"}``.
+"""Errors on the routes Flask serves, in the shape api/front.py gives the token routes'.
 
-``ServiceError`` subclasses carry their own status and headers. Werkzeug's HTTP exceptions
-(404 unknown route, 405, 413 body too large, a malformed request) are mapped to the same
-shape. Anything else is a bug: it is logged with the request id and answered as a JSON 500
-that reveals nothing.
+``{"error": "...", "code": "<status>"}``: ``ServiceError`` subclasses carry their own status
+and headers; Werkzeug's HTTP exceptions (404 for an unknown route, 405 on /ping, /healthz and
+/openapi.json) are mapped to the same shape. Anything else is a bug: it is logged with the
+request id and answered as a JSON 500 that reveals nothing.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Callable, Iterable
 
@@ -42,7 +42,7 @@ class Service:
     limits: RateLimits
     cors: Cors
     app_id: str
-    app_certificate: str
+    app_certificate: str = field(repr=False)
     default_expire: int
     max_body_bytes: int
 
@@ -77,7 +77,7 @@ class Front:
         address = environ.get("REMOTE_ADDR") or "-"
         try:
             found = self._match(path)
-            route = self._route_for(found[0], method) if found else None
+            route, args = self._route_for(found, method)
             # A JWT verified before needs no signature check, so both limits can be counted
             # at once (one Redis round trip); any other request is counted per IP first.
             caller = service.auth.verified_before(environ.get("HTTP_AUTHORIZATION")) if route else None
@@ -85,11 +85,11 @@ class Front:
                 counted = service.limits.both_hit(address, caller.key)
             else:
                 counted = service.limits.per_ip_hit(address)
-            if found is None:
+            if not found:
                 return self._pass_on(environ, start_response, extra + counted, method, path, started, rid)
-            request = Request(environ, path, rid, started, service, log_lines)
+            request = Request(environ, rid, service, log_lines)
             request.caller = caller
-            status, headers, body, by_user = self._serve(request, found[0], route, found[1])
+            status, headers, body, by_user = self._serve(request, [r for r, _ in found], route, args)
             counted = by_user or counted
         except ServiceError as e:
             status, headers, body = json_response(e.status, e.body())
@@ -105,11 +105,11 @@ class Front:
         return [b"" if method == "HEAD" else body]
 
     @staticmethod
-    def _route_for(routes: list[Route], method: str) -> Route | None:
-        for route in routes:
+    def _route_for(found: list[tuple[Route, dict]], method: str) -> tuple[Route | None, dict]:
+        for route, args in found:
             if route.method == method or (method == "HEAD" and route.method == "GET"):
-                return route
-        return None
+                return route, args
+        return None, {}
 
     def _serve(self, request: Request, routes: list[Route], route: Route | None, args: dict):
         """A token route: authenticate, count the caller, run the contract; the response, and the
@@ -127,15 +127,14 @@ class Front:
             by_user = service.limits.per_user_hit(request.caller.key)
         return (*self._answer(route.view(request, **args)), by_user)
 
-    def _match(self, path: str) -> tuple[list[Route], dict[str, str]] | None:
-        """The routes whose rule fits the path (one, or a few that differ in method), and its parts."""
+    def _match(self, path: str) -> list[tuple[Route, dict[str, str]]]:
+        """The routes whose rule fits the path (one, or a few that differ in method), each with
+        the path's parts as its rule names them."""
         candidates = self._by_prefix.get(path.split("/", 2)[1] if path.startswith("/") else "")
-        if candidates:
-            matched = [(route, route.match(path)) for route in candidates]
-            matched = [(route, args) for route, args in matched if args is not None]
-            if matched:
-                return [route for route, _ in matched], matched[0][1]
-        return None
+        if not candidates:
+            return []
+        matched = [(route, route.match(path)) for route in candidates]
+        return [(route, args) for route, args in matched if args is not None]
 
     @staticmethod
     def _answer(answer: Answer) -> tuple[str, list[tuple[str, str]], bytes]:

@@ -15,7 +15,7 @@ counts a caller's limits and reads when their windows end in one round trip: one
 for a caller whose JWT was verified before (``both_hit``), two for a first-seen JWT.
 The other strategies go through ``limits``' own rate limiters. When the storage fails (refused,
 timed out, READONLY, OOM), this worker counts in its own memory, logs it once, says
-``"degraded"`` on /healthz and tries the storage again after 1, 2, 4 … 16 s.
+``"degraded"`` on /healthz and lets one request try the storage again after 1, 2, 4 … 16 s.
 """
 from __future__ import annotations
 
@@ -104,9 +104,6 @@ class _MemoryFixedWindow:
         self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
         self._sweep_at = now + 10.0
 
-    def check(self) -> bool:
-        return True
-
 
 class _RedisFixedWindow:
     """Fixed windows in Redis: any number of limits, of one or two callers, in one round trip.
@@ -148,9 +145,6 @@ class _RedisFixedWindow:
         finally:
             pool.release(connection)
 
-    def check(self) -> bool:
-        return self.storage.check()
-
 
 class _Strategy:
     """Any storage and strategy ``limits`` offers, through its own rate limiters."""
@@ -169,15 +163,12 @@ class _Strategy:
                 break
         return out
 
-    def check(self) -> bool:
-        return self.storage.check()
-
 
 def _counter(storage: Storage, strategy: str, uri: str, options: Mapping[str, Any]):
     if strategy == "fixed-window":
         if isinstance(storage, MemoryStorage):
             return _MemoryFixedWindow()
-        if type(storage).__name__ in ("RedisStorage", "ValkeyStorage") and isinstance(storage, RedisStorage):
+        if type(storage) is RedisStorage:  # not Sentinel or Cluster, which subclass it
             return _RedisFixedWindow(storage, uri, options)
     return _Strategy(storage, strategy)
 
@@ -262,44 +253,46 @@ class RateLimits:
                 ("X-RateLimit-Reset", str(math.ceil(count.reset)))]
 
     def _count(self, keys: list[str], items: Sequence[RateLimitItem]) -> list[Count]:
+        """Count in the storage; while it is failing, in this worker's memory.
+
+        While degraded, one request at a time (every 1, 2, 4 … 16 s) counts in the storage
+        again: that request is the probe, so a storage that answers a PING but refuses the
+        script (READONLY after a failover, OOM) stays degraded instead of flapping.
+        """
         if not self.enabled or not items:
             return []
-        if not self.degraded or self._revived():
-            try:
-                return self.primary.hit(keys, items)
-            except Exception as e:  # any storage failure: count in memory rather than fail
-                if self.fallback is None:
-                    raise
-                self._storage_failed(e)
-        return self.fallback.hit(keys, items)
+        probe = self.degraded
+        if probe:
+            now = time.monotonic()
+            if now < self._retry_at:
+                return self.fallback.hit(keys, items)
+            self._retry_at = now + self._retry_in  # the other requests wait for this probe
+        try:
+            counts = self.primary.hit(keys, items)
+        except Exception as e:  # any storage failure: count in memory rather than fail
+            if self.fallback is None:
+                raise
+            self._storage_failed(e, probe)
+            return self.fallback.hit(keys, items)
+        if probe and self.degraded:
+            self.degraded = False
+            app_log.warning("rate limit storage is back: counters are shared again",
+                            extra={"fields": {"rate_limit_storage": "ok"}})
+        return counts
 
-    def _storage_failed(self, error: Exception) -> None:
+    def _storage_failed(self, error: Exception, probe: bool) -> None:
+        """The first failure degrades; a failed probe waits twice as long for the next one.
+        Requests that were already on their way to the storage change nothing more."""
         if not self.degraded:
             self.degraded = True
             self._retry_in = 1.0
             app_log.warning("rate limit storage unreachable: each worker counts in its own memory until "
                             "it is back", extra={"fields": {"rate_limit_storage": "degraded",
                                                             "error": type(error).__name__}})
+        elif not probe:
+            return
         self._retry_at = time.monotonic() + self._retry_in
         self._retry_in = min(self._retry_in * 2, RETRY_MAX)
-
-    def _revived(self) -> bool:
-        """While degraded: whether it is time to try the storage again and it answers."""
-        if time.monotonic() < self._retry_at:
-            return False
-        self._retry_at = time.monotonic() + self._retry_in  # one probe at a time
-        try:
-            alive = self.primary.check()
-        except Exception:
-            alive = False
-        if not alive:
-            self._storage_failed(ConnectionError("storage check failed"))
-            return False
-        if self.degraded:
-            self.degraded = False
-            app_log.warning("rate limit storage is back: counters are shared again",
-                            extra={"fields": {"rate_limit_storage": "ok"}})
-        return True
 
 
 def warn_if_unshared(limits: RateLimits, workers: int) -> None:

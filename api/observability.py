@@ -54,9 +54,11 @@ class JsonFormatter(logging.Formatter):
 class JsonLineHandler(logging.StreamHandler):
     """Writes each line with one ``write(2)`` on the stream's file descriptor, when it has one.
 
-    A line under the pipe buffer's 4 KiB lands whole even with other threads and workers
-    writing to the same pipe, so no lock is held around the write; ``write_line`` is the path
-    api/observability.py's own lines take, with no ``LogRecord`` in between.
+    A write under the pipe buffer's 4 KiB (a request's lines, but for very long subjects or
+    issuers) lands whole even with other workers writing to the same pipe, so no lock is held;
+    ``write_line`` is the path api/observability.py's own lines take, with no ``LogRecord`` in
+    between. Text the JSON encoder leaves as is but UTF-8 cannot hold (a lone surrogate from a
+    JWT claim) is written as its ``\\udXXX`` escape, which JSON reads back as the same string.
     """
 
     def __init__(self, stream):
@@ -73,7 +75,7 @@ class JsonLineHandler(logging.StreamHandler):
                 self.stream.write(line + "\n")
                 self.stream.flush()
             return
-        data = (line + "\n").encode()
+        data = (line + "\n").encode("utf-8", "backslashreplace")
         while data:
             data = data[os.write(self.fd, data):]
 
@@ -157,4 +159,7 @@ def access(method: str, path: str, status: int, started: float, request_id: str,
     if line is None:
         lines.pop()
     if lines:
-        _handler[0].write_line("\n".join(lines))
+        try:
+            _handler[0].write_line("\n".join(lines))
+        except OSError:  # stderr gone or full: the request is served all the same
+            pass

@@ -10,7 +10,7 @@ from typing import Any
 from gunicorn.http.errors import NoMoreData, ParseException
 
 import tokens
-from errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from tokens import Role, TokenError
 
 from .routing import Request
@@ -21,6 +21,7 @@ ROLES = {
     "subscriber": Role.SUBSCRIBER, "2": Role.SUBSCRIBER, "audience": Role.SUBSCRIBER,
 }
 ROLE_SPELLINGS = "publisher, host, broadcaster, 1, subscriber, audience or 2"
+BODY_TIMEOUT = 10.0  # seconds a request body may go without a byte arriving
 
 
 def role(value: Any, name: str = "role") -> Role:
@@ -38,7 +39,7 @@ def numeric_uid(value: Any, name: str = "uid") -> int:
         raise BadRequest(f"{name} must be an integer in 0…{tokens.MAX_UID}")
     if isinstance(value, str):
         text = value.strip()
-        if not text.isascii() or not text.isdigit():
+        if not text.isascii() or not text.isdigit() or len(text) > 10:
             raise BadRequest(f"{name} must be an integer in 0…{tokens.MAX_UID}")
         value = int(text)
     if not isinstance(value, int) or not 0 <= value <= tokens.MAX_UID:
@@ -117,6 +118,9 @@ def _read_body(request: Request) -> bytes:
     environ, limit = request.environ, request.service.max_body_bytes
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH")
+    sock = environ.get("gunicorn.socket")
+    if sock is not None:  # a body that stops arriving is given up on, not waited for forever
+        sock.settimeout(BODY_TIMEOUT)
     try:
         if length:
             if not length.isdigit():
@@ -132,3 +136,5 @@ def _read_body(request: Request) -> bytes:
         return b""
     except (ParseException, NoMoreData):  # gunicorn parses a chunked body as it is read
         raise BadRequest("the request body is malformed or cut short") from None
+    except OSError:  # the timeout above, or the client went away
+        raise RequestTimeout(f"the request body did not arrive within {BODY_TIMEOUT:g} s") from None

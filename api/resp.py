@@ -18,11 +18,16 @@ from urllib.parse import unquote, urlsplit
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+UNIX_SCHEMES = ("redis+unix", "valkey+unix")
+MAX_IDLE = 64  # connections kept for reuse per process; more are closed after their call
 
 
 def supports(uri: str) -> bool:
     """Whether ``ScriptClient`` can reach this storage URI itself."""
-    return urlsplit(uri).scheme in ("redis", "valkey", "unix", "redis+unix")
+    return urlsplit(uri).scheme in ("redis", "valkey", *UNIX_SCHEMES)
 
 
 def _arg(value: Any) -> bytes:
@@ -40,11 +45,13 @@ class ScriptClient:
 
     def __init__(self, uri: str, script: str, sha: str, options: Mapping[str, Any]):
         parts = urlsplit(uri)
-        self._unix = parts.path if parts.scheme in ("unix", "redis+unix") else None
+        self._unix = parts.path if parts.scheme in UNIX_SCHEMES else None
         self._address = (parts.hostname or "localhost", parts.port or 6379)
         path_db = parts.path.strip("/") if self._unix is None else ""
         query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
-        self._db = int(options.get("db", query.get("db", path_db or 0)))
+        # What the URL says wins over the options, as in redis-py (which api/limits.py's health
+        # probe and the other strategies use: both must reach the same database).
+        self._db = int(path_db or query.get("db") or options.get("db") or 0)
         self._username = unquote(parts.username) if parts.username else options.get("username")
         self._password = unquote(parts.password) if parts.password else options.get("password")
         self._timeout = options.get("socket_timeout")
@@ -54,20 +61,42 @@ class ScriptClient:
         self._idle: list[socket.socket] = []
 
     def call(self, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-        sock = self._idle.pop() if self._idle else self._connect()
+        tail = [len(keys), *(k.encode("utf-8", "surrogatepass") for k in keys), *args]
+        evalsha = command(b"EVALSHA", self._sha, *tail)
         try:
-            tail = [len(keys), *(k.encode() for k in keys), *args]
-            sock.sendall(command(b"EVALSHA", self._sha, *tail))
+            sock = self._idle.pop()
+        except IndexError:
+            sock = None
+        if sock is not None:
+            try:
+                return self._run(sock, evalsha, tail)
+            except RedisConnectionError:
+                # An idle connection Redis (or a proxy, or a NAT) closed meanwhile: the others
+                # are most likely gone too, and a new one tells whether Redis itself is.
+                self.close_idle()
+        return self._run(self._connect(), evalsha, tail)
+
+    def _run(self, sock: socket.socket, evalsha: bytes, tail: list) -> list[int]:
+        try:
+            sock.sendall(evalsha)
             try:
                 reply = _read_integers(sock)
             except NoScriptError:
                 sock.sendall(command(b"EVAL", self._script, *tail))
                 reply = _read_integers(sock)
+        except TimeoutError as e:  # Redis is slow or hung: no second try on another connection
+            sock.close()
+            raise RedisTimeoutError(f"Redis did not answer in time: {e}") from e
+        except OSError as e:  # refused, reset, broken pipe: the connection is gone
+            sock.close()
+            raise RedisConnectionError(f"Redis connection failed: {e}") from e
         except BaseException:
             sock.close()  # in an unknown state: never reused
-            self.close_idle()  # and the others most likely share its fate (Redis restarted)
             raise
-        self._idle.append(sock)
+        if len(self._idle) < MAX_IDLE:
+            self._idle.append(sock)
+        else:
+            sock.close()
         return reply
 
     def close_idle(self) -> None:
@@ -113,10 +142,7 @@ def _read_reply(sock: socket.socket) -> list[bytes]:
     if wait is not None:
         wait(sock._read_event)
     while True:
-        try:
-            chunk = sock.recv(4096)
-        except OSError as e:
-            raise RedisConnectionError(f"Redis did not answer: {e}") from e
+        chunk = sock.recv(4096)
         if not chunk:
             raise RedisConnectionError("Redis closed the connection")
         data += chunk

@@ -79,15 +79,11 @@ class Routes:
 class Request:
     """What a view may read of the request: query parameters, headers and the body."""
 
-    __slots__ = ("environ", "path", "request_id", "started", "client", "service", "caller", "log_lines",
-                 "_args")
+    __slots__ = ("environ", "request_id", "client", "service", "caller", "log_lines", "_args")
 
-    def __init__(self, environ: dict, path: str, request_id: str, started: float, service: Any,
-                 log_lines: list[str]):
+    def __init__(self, environ: dict, request_id: str, service: Any, log_lines: list[str]):
         self.environ = environ
-        self.path = path
         self.request_id = request_id
-        self.started = started
         self.client = environ.get("REMOTE_ADDR") or "-"
         self.service = service
         self.caller: Any = None  # the verified Identity, on token routes
@@ -104,7 +100,8 @@ class Request:
         if self._args is None:
             args: dict[str, str] = {}
             query = self.environ.get("QUERY_STRING", "")
-            if query:
+            if query:  # WSGI hands over the bytes as latin-1; raw UTF-8 in them is UTF-8
+                query = query.encode("latin-1").decode("utf-8", "replace")
                 for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
                     args.setdefault(name, value)
             self._args = args

@@ -65,3 +65,15 @@ def test_json_log_lines(service, auth):
     lines = [json.loads(l) for l in service.log_path.read_text().splitlines() if l.startswith("{")]
     assert any(l.get("path") == "/rtm/al/" and l.get("status") == 200 for l in lines)
     assert not any(auth["Authorization"].split()[1] in json.dumps(l) for l in lines)
+
+
+def test_a_subject_utf8_cannot_hold_is_served_and_logged(service):
+    """A lone surrogate in a JWT claim (legal in JSON) reaches the log as its escape."""
+    import json
+
+    headers = {"Authorization": "Bearer " + sign_jwt("ops-\ud800", groups=["ops"])}
+    r = service.get("/rtm/al/", headers=headers)
+    assert r.status_code == 200
+    audit = [json.loads(line) for line in service.log_path.read_text().splitlines()
+             if line.startswith("{") and '"token granted"' in line]
+    assert any(entry.get("subject") == "ops-\ud800" for entry in audit)

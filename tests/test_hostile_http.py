@@ -295,6 +295,19 @@ def test_an_unfinished_request_head_is_dropped_after_the_keepalive_timeout(servi
         assert 4 < time.monotonic() - started < 8  # gunicorn.conf.py's keepalive, 5 s
 
 
+def test_a_body_that_stops_arriving_is_given_up_on(service, jwt):
+    from api.params import BODY_TIMEOUT
+
+    with socket.create_connection(("127.0.0.1", service.port), timeout=BODY_TIMEOUT + 10) as s:
+        s.sendall(auth_post(jwt, b"Content-Length: 1000\r\n\r\n" + b'{"expire":'))
+        started = time.monotonic()
+        answer = read_until_closed(s)
+        waited = time.monotonic() - started
+    assert status_of(answer) == 408, answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["code"] == "408"
+    assert BODY_TIMEOUT - 0.5 < waited < BODY_TIMEOUT + 8  # then the unread rest, up to keepalive
+
+
 def test_behind_nginx_slow_clients_stall_nobody(service, jwt, tmp_path):
     """The deployment the README gives: nginx buffers each request before passing it on, so
     many more slow clients than workers hold only nginx connections, never a worker."""

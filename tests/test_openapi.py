@@ -12,7 +12,7 @@ from app import create_app
 
 AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}  # Flask adds these to every rule; CORS answers OPTIONS
 TOKEN_ENDPOINTS = tuple({route.endpoint for route in TOKEN_ROUTES})
-POST_ERRORS = {"413", "415"}
+POST_ERRORS = {"408", "413", "415"}
 TOKEN_ERRORS = {"400", "401", "403", "429"}
 GUNICORN_RESPONSES = {"UriTooLong"}  # answered by gunicorn itself, before the app: not our JSON
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")  # a path item's keys

@@ -17,9 +17,14 @@ from tests.procs import redis_server
 
 
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
+def redis_srv(tmp_path_factory):
     with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server.url
+        yield server
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_srv):
+    return redis_srv.url
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -126,3 +131,42 @@ def test_headers_off_means_none_even_on_a_429(storage):
     counter = limits(storage, per_ip="1/minute", RATELIMIT_HEADERS_ENABLED=False)
     assert counter.per_ip_hit("192.0.2.7") == []
     assert refused(lambda: counter.per_ip_hit("192.0.2.7")) == {}
+
+
+def test_a_restarted_redis_is_used_again_at_once(redis_srv):
+    counter = limits(redis_srv.url, per_user="5/minute")
+    for _ in range(3):
+        counter.per_user_hit("erin")  # leaves idle connections behind
+    redis_srv.kill()
+    redis_srv.start()  # empty, on the same port: every idle connection is dead
+    assert dict(counter.per_user_hit("erin"))["X-RateLimit-Remaining"] == "4"  # counted anew, in Redis
+    assert not counter.degraded
+
+
+def test_a_redis_that_answers_ping_but_refuses_writes_stays_degraded(redis_srv, caplog):
+    import logging
+
+    client = redis.Redis.from_url(redis_srv.url)
+    client.flushall()
+    counter = limits(redis_srv.url, per_user="100/minute")
+    logger = logging.getLogger("agora_token_server")
+    logger.addHandler(caplog.handler)
+    try:
+        counter.per_user_hit("frank")
+        client.replicaof("127.0.0.1", 1)  # a replica: READONLY to writes, PING still answers
+        try:
+            counter.per_user_hit("frank")  # fails over to memory
+            assert counter.degraded
+            time.sleep(1.1)
+            counter.per_user_hit("frank")  # the probe: the script is refused again
+            assert counter.degraded
+        finally:
+            client.replicaof("no", "one")
+        time.sleep(2.1)
+        counter.per_user_hit("frank")  # the next probe succeeds
+        assert not counter.degraded
+    finally:
+        logger.removeHandler(caplog.handler)
+    # (once each: the records may also reach caplog through the root logger)
+    messages = [r.getMessage() for r in {id(r): r for r in caplog.records}.values()]
+    assert sum("unreachable" in m for m in messages) == 1 and sum("storage is back" in m for m in messages) == 1

@@ -9,6 +9,7 @@ BAD_GETS = [
     ("/rtc/ch/publisher/uid/-1/", "uid must be an integer"),
     ("/rtc/ch/publisher/uid/4294967296/", "uid must be an integer"),
     ("/rtc/ch/publisher/uid/12a/", "uid must be an integer"),
+    ("/rtc/ch/publisher/uid/" + "1" * 5000 + "/", "uid must be an integer"),  # past int()'s digit limit
     ("/rtc/ch/publisher/uid/%EF%BC%91/", "uid must be an integer"),  # fullwidth digit one
     ("/rtc/ch/publisher/name/1/", "tokenType must be uid or userAccount"),
     ("/rtc/ch/publisher/userAccount/" + "a" * 256 + "/", "256 bytes"),

@@ -5,7 +5,7 @@ redis-py spends ~30 µs of CPU per call around a ~20 µs round trip (packing thr
 encoders, a pool with locks and health checks, a general reply parser, metrics hooks); this
 does the same call in a few. It speaks RESP2 over a plain TCP or Unix socket, logs in and
 selects the database the URL names, and keeps idle connections for reuse. Anything else
-(rediss://, Sentinel, Cluster) stays with redis-py (api/limits.py decides).
+(rediss://, Sentinel, Cluster) stays with redis-py (api/counters.py decides).
 
 Sockets come from the ``socket`` module, so under gunicorn's gevent workers a round trip
 yields to the worker's other connections instead of blocking them.
@@ -49,8 +49,8 @@ class ScriptClient:
         self._address = (parts.hostname or "localhost", parts.port or 6379)
         path_db = parts.path.strip("/") if self._unix is None else ""
         query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
-        # What the URL says wins over the options, as in redis-py (which api/limits.py's health
-        # probe and the other strategies use: both must reach the same database).
+        # What the URL says wins over the options, as in redis-py (which the other strategies
+        # and rediss:// use: every path must reach the same database).
         self._db = int(path_db or query.get("db") or options.get("db") or 0)
         self._username = unquote(parts.username) if parts.username else options.get("username")
         self._password = unquote(parts.password) if parts.password else options.get("password")

@@ -1,4 +1,4 @@
-"""api/limits.py against a real Redis and in memory: the same counts, headers and refusals.
+"""api/limits.py and api/counters.py against a real Redis and in memory: the same counts, headers and refusals.
 
 The service-level behaviour (which requests count, in what order) is in test_rate_limits.py;
 this file pins the counter itself: one Redis round trip for both limits of a returning caller,

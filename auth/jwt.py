@@ -15,28 +15,20 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Sequence
-from urllib.parse import urlparse
 
 import jwt
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from jwt.algorithms import HMACAlgorithm
 from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 from jwt.utils import base64url_decode
 
 from auth.jwks import (
-    CURVE_ALGORITHMS, HMAC_ALGORITHMS, KEY_TYPES, MIN_RSA_BITS, RSA_ALGORITHMS, JWKSCache,
+    JWKSCache,
     SigningKey,
 )
+from auth.keys import jwks_cache, public_key, secret_key
 from auth.models import Identity
 from config.settings import (
-    JWT_ALGORITHMS, JWT_JWKS_URL, JWT_PUBLIC_KEY, JWT_SECRET, ConfigError, Settings,
+    JWT_JWKS_URL, JWT_PUBLIC_KEY, JWT_SECRET, ConfigError, Settings,
 )
 from errors import Unauthorized
 
@@ -44,12 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_TOKEN_BYTES = 8192  # checked before any parsing
 MAX_CACHED_TOKENS = 10_000
-MIN_SECRET_BYTES = 32
-_HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}  # RFC 7518 §3.2: key >= hash size
-_EC_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
-_BARE_KEY = re.compile(r"M[A-Za-z0-9+/]{40,}={0,2}")  # base64 DER: a SEQUENCE starts "M"
 _BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
-_CANONICAL = {alg.upper(): alg for alg in KEY_TYPES}  # settings upper-cases: EDDSA -> EdDSA
 
 _MESSAGES: dict[type[Exception], str] = {
     jwt.ExpiredSignatureError: "token has expired",
@@ -188,11 +175,11 @@ class JWTVerifier:
             raise ConfigError(f"set only one of {', '.join(given)}")
         key, jwks = None, None
         if settings.jwt_secret:
-            key = _secret_key(settings.jwt_secret, settings.jwt_algorithms)
+            key = secret_key(settings.jwt_secret, settings.jwt_algorithms)
         elif settings.jwt_public_key:
-            key = _public_key(settings.jwt_public_key, settings.jwt_algorithms)
+            key = public_key(settings.jwt_public_key, settings.jwt_algorithms)
         else:
-            jwks = _jwks(settings)
+            jwks = jwks_cache(settings)
             if not settings.jwt_audience:
                 log.warning("JWT_AUDIENCE is not set: tokens from %s are accepted for any audience",
                             settings.jwt_jwks_url)
@@ -255,106 +242,3 @@ def _header(token: str) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise Unauthorized("token is malformed")
     return header
-
-
-def _algorithms(configured: Sequence[str], source: str, fits: Sequence[str]) -> tuple[str, ...]:
-    """``JWT_ALGORITHMS`` checked against what the key fits; the first fit by default."""
-    algorithms: list[str] = []
-    for name in configured:
-        if name.upper() == "NONE":
-            raise ConfigError(f"{JWT_ALGORITHMS} must not include none")
-        if name.upper() not in _CANONICAL:
-            raise ConfigError(
-                f"{JWT_ALGORITHMS}: unsupported algorithm {name!r} (use {', '.join(KEY_TYPES)})"
-            )
-        if _CANONICAL[name.upper()] not in algorithms:
-            algorithms.append(_CANONICAL[name.upper()])
-    if len({KEY_TYPES[alg] for alg in algorithms}) > 1:
-        raise ConfigError(f"{JWT_ALGORITHMS} mixes families: {', '.join(algorithms)}")
-    misfits = [alg for alg in algorithms if alg not in fits]
-    if misfits:
-        raise ConfigError(
-            f"{JWT_ALGORITHMS}: {', '.join(misfits)} does not fit {source} (use {', '.join(fits)})"
-        )
-    return tuple(algorithms) or (fits[0],)
-
-
-def _secret_key(secret: str, configured: Sequence[str]) -> SigningKey:
-    algorithms = _algorithms(configured, JWT_SECRET, HMAC_ALGORITHMS)
-    raw = secret.encode("utf-8")
-    if len(raw) < MIN_SECRET_BYTES:
-        raise ConfigError(f"{JWT_SECRET} must be at least {MIN_SECRET_BYTES} bytes")
-    for alg in algorithms:
-        if len(raw) < _HMAC_MIN_BYTES[alg]:
-            raise ConfigError(
-                f"{JWT_SECRET} must be at least {_HMAC_MIN_BYTES[alg]} bytes for {alg} "
-                "(RFC 7518 §3.2)"
-            )
-    try:
-        HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(raw)
-    except jwt.InvalidKeyError:
-        raise ConfigError(
-            f"{JWT_SECRET} looks like a key or certificate; put public keys in {JWT_PUBLIC_KEY}"
-        ) from None
-    return SigningKey(key=raw, algorithms=algorithms)
-
-
-def _public_key(value: str, configured: Sequence[str]) -> SigningKey:
-    """A PEM public key or certificate, inline or in a file, and the algorithms it fits."""
-    text = value.strip()
-    if len(text) % 4 == 0 and _BARE_KEY.fullmatch(text):
-        # The base64 body alone, as Keycloak's realm "Keys" page shows it.
-        text = f"-----BEGIN PUBLIC KEY-----\n{text}\n-----END PUBLIC KEY-----"
-    elif not text.startswith("-----BEGIN"):
-        try:
-            text = Path(text).expanduser().read_text(encoding="utf-8")
-        except (OSError, ValueError) as e:
-            raise ConfigError(
-                f"{JWT_PUBLIC_KEY} is neither a PEM nor a readable PEM file: {e}"
-            ) from None
-    elif "\\n" in text and "\n" not in text:
-        text = text.replace("\\n", "\n")  # a PEM squeezed onto one line of an .env file
-    pem = text.encode("utf-8")
-    if b"PRIVATE KEY-----" in pem:
-        raise ConfigError(
-            f"{JWT_PUBLIC_KEY} holds a private key; give the public key or certificate"
-        )
-    try:
-        if b"-----BEGIN CERTIFICATE-----" in pem:
-            key = x509.load_pem_x509_certificate(pem).public_key()
-        else:
-            key = load_pem_public_key(pem)
-    except (ValueError, UnsupportedAlgorithm):
-        raise ConfigError(f"{JWT_PUBLIC_KEY} is not a PEM public key or certificate") from None
-    if isinstance(key, RSAPublicKey):
-        if key.key_size < MIN_RSA_BITS:
-            raise ConfigError(
-                f"{JWT_PUBLIC_KEY}: the RSA key has {key.key_size} bits; "
-                f"at least {MIN_RSA_BITS} are needed"
-            )
-        fits, source = RSA_ALGORITHMS, f"the RSA key in {JWT_PUBLIC_KEY}"
-    elif isinstance(key, EllipticCurvePublicKey) and key.curve.name in _EC_CURVES:
-        crv = _EC_CURVES[key.curve.name]
-        fits, source = (CURVE_ALGORITHMS[crv],), f"the {crv} key in {JWT_PUBLIC_KEY}"
-    elif isinstance(key, Ed25519PublicKey):
-        fits, source = ("EdDSA",), f"the Ed25519 key in {JWT_PUBLIC_KEY}"
-    else:
-        raise ConfigError(
-            f"{JWT_PUBLIC_KEY}: unsupported key type; use RSA, EC (P-256, P-384, P-521) or Ed25519"
-        )
-    return SigningKey(key=key, algorithms=_algorithms(configured, source, fits))
-
-
-def _jwks(settings: Settings) -> JWKSCache:
-    url = urlparse(settings.jwt_jwks_url)
-    if url.scheme not in ("http", "https") or not url.netloc:
-        raise ConfigError(f"{JWT_JWKS_URL} must be an http(s) URL")
-    fits = RSA_ALGORITHMS + tuple(CURVE_ALGORITHMS.values()) + ("EdDSA",)
-    return JWKSCache(
-        settings.jwt_jwks_url,
-        _algorithms(settings.jwt_algorithms, JWT_JWKS_URL, fits),
-        cache_ttl=settings.jwt_jwks_cache_ttl,
-        stale_ttl=settings.jwt_jwks_stale_ttl,
-        cooldown=settings.jwt_jwks_cooldown,
-        timeout=settings.jwt_jwks_timeout,
-    )

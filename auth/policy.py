@@ -15,19 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import yaml
-
 from config.settings import MAX_EXPIRE, ConfigError
 from tokens import WILDCARD_CHANNEL, Role
 
 from .models import Identity, PolicyDecision, TokenRequest
-from .patterns import (
-    MISSING, ChannelSet, ClaimPath, IdSet, PatternError, claim_path, claim_text, claim_value,
-)
+from .patterns import MISSING, ChannelSet, ClaimPath, IdSet, claim_text, claim_value
 
 __all__ = ["Policy", "PolicyError", "load_policy"]
 
-_ROLES = {"publisher": Role.PUBLISHER, "subscriber": Role.SUBSCRIBER}
 # With several matching grants, the refusal that got furthest is the one reported.
 _DEPTH = {"service": 0, "channel": 1, "wildcard": 1, "role": 2, "uid": 3, "user": 3, "app": 3}
 _GRANTED = "granted"
@@ -143,7 +138,9 @@ class Policy:
     @classmethod
     def from_text(cls, text: str, source: str = "<string>") -> "Policy":
         """Parse and compile a policy; every mistake is a ``PolicyError`` naming ``source``:line."""
-        return _Reader(text, source).policy(cls)
+        from .policy_file import read_policy  # the reader builds Policy objects: imported late
+
+        return read_policy(text, source, cls)
 
     def subject_of(self, claims: Mapping[str, Any]) -> str | None:
         """The caller's subject: the ``identity.subject`` claim as text (None if absent)."""
@@ -218,188 +215,6 @@ _REASONS: dict[str, Callable[[TokenRequest], str]] = {
     "user": lambda w: f"{w.service} user {w.user!r} is not granted to this caller",
     "app": lambda w: "chat app tokens are not granted to this caller",
 }
-
-
-_STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    return f"{type(value).__name__} {value!r}"
-
-
-class _Reader:
-    """Builds a ``Policy`` from YAML text, walking the node tree so every error has a line."""
-
-    def __init__(self, text: str, source: str):
-        self.text, self.source = text, source
-        self.loader: yaml.SafeLoader | None = None
-
-    def policy(self, cls: type[Policy]) -> Policy:
-        try:
-            self.loader = yaml.SafeLoader(self.text)
-            root = self.loader.get_single_node()
-            if root is None:
-                raise PolicyError(f"{self.source}:1: the policy is empty; it needs a grants list")
-            return self.build(cls, root)
-        except yaml.YAMLError as e:  # only reading and composing: ``value`` wraps its own
-            mark = getattr(e, "problem_mark", None)
-            where = f"{self.source}:{mark.line + 1}" if mark else self.source
-            raise PolicyError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
-        finally:
-            if self.loader is not None:
-                self.loader.dispose()
-
-    def build(self, cls: type[Policy], root: yaml.Node) -> Policy:
-        top = self.mapping(root, "the policy", ("identity", "grants"), ("grants",))
-        ids = {} if "identity" not in top else \
-            self.mapping(top["identity"], "identity", ("subject", "groups", "uid"))
-        paths = {key: self.compile(node, f"identity.{key}", claim_path, self.string(node, f"identity.{key}"))
-                 for key, node in ids.items()}
-        grants = [self.grant(node, f"grants[{i}]")
-                  for i, node in enumerate(self.sequence(top["grants"], "grants", empty_ok=True))]
-        return cls(grants, subject=paths.get("subject", ("sub",)), groups=paths.get("groups", ("groups",)),
-                   uid=paths.get("uid"), source=self.source)
-
-    def grant(self, node: yaml.Node, where: str) -> Grant:
-        keys = self.mapping(node, where, ("when", "rtc", "rtm", "chat"), ("when",))
-        if len(keys) == 1:
-            raise self.error(node, f"{where} gives nothing: add rtc, rtm or chat")
-        return Grant(
-            when=self.when(keys["when"], f"{where}.when"),
-            rtc=self.rtc(keys["rtc"], f"{where}.rtc") if "rtc" in keys else None,
-            rtm=self.rtm(keys["rtm"], f"{where}.rtm") if "rtm" in keys else None,
-            chat=self.chat(keys["chat"], f"{where}.chat") if "chat" in keys else None,
-        )
-
-    def when(self, node: yaml.Node, where: str) -> When:
-        if isinstance(node, yaml.ScalarNode) and self.value(node) == "authenticated":
-            return When(everyone=True)
-        if not isinstance(node, yaml.MappingNode):
-            raise self.error(node, f"{where} must be 'authenticated' or a mapping with groups "
-                                   "and/or subjects")
-        keys = self.mapping(node, where, ("groups", "subjects"))
-        if not keys:
-            raise self.error(node, f"{where} needs groups or subjects (or write: when: authenticated)")
-        return When(groups=self.names(keys.get("groups"), f"{where}.groups"),
-                    subjects=self.names(keys.get("subjects"), f"{where}.subjects"))
-
-    def rtc(self, node: yaml.Node, where: str) -> RtcGrant:
-        keys = self.mapping(node, where, ("channels", "roles", "uids", "max_expire", "wildcard"),
-                            ("channels", "roles", "uids", "max_expire"))
-        patterns = []
-        for item in self.sequence(keys["channels"], f"{where}.channels"):
-            patterns.append(self.string(item, f"{where}.channels"))
-            self.compile(item, f"{where}.channels", ChannelSet, patterns[-1:])
-        roles = []
-        for item in self.sequence(keys["roles"], f"{where}.roles"):
-            role = _ROLES.get(self.string(item, f"{where}.roles").lower())
-            if role is None:
-                raise self.error(item, f"{where}.roles: {item.value!r} is not publisher or subscriber")
-            roles.append(role)
-        wildcard = self.boolean(keys["wildcard"], f"{where}.wildcard") if "wildcard" in keys else False
-        uids = self.ids(keys["uids"], f"{where}.uids", True)
-        return RtcGrant(ChannelSet(patterns), frozenset(roles), uids,
-                        self.max_expire(keys["max_expire"], where), wildcard)
-
-    def rtm(self, node: yaml.Node, where: str) -> RtmGrant:
-        keys = self.mapping(node, where, ("users", "max_expire"), ("users", "max_expire"))
-        users = self.ids(keys["users"], f"{where}.users", False)
-        return RtmGrant(users, self.max_expire(keys["max_expire"], where))
-
-    def chat(self, node: yaml.Node, where: str) -> ChatGrant:
-        keys = self.mapping(node, where, ("users", "app", "max_expire"), ("max_expire",))
-        app = self.boolean(keys["app"], f"{where}.app") if "app" in keys else False
-        if "users" not in keys and not app:
-            raise self.error(node, f"{where} gives nothing: add users, or app: true")
-        users = self.ids(keys["users"], f"{where}.users", False) if "users" in keys else None
-        return ChatGrant(users, app, self.max_expire(keys["max_expire"], where))
-
-    # -- shapes and scalars -------------------------------------------------------------------
-
-    def error(self, node: yaml.Node, message: str) -> PolicyError:
-        return PolicyError(f"{self.source}:{node.start_mark.line + 1}: {message}")
-
-    def compile(self, node: yaml.Node, where: str, build: Callable, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return build(*args, **kwargs)
-        except PatternError as e:
-            raise self.error(node, f"{where}: {e}") from None
-
-    def mapping(self, node: yaml.Node, where: str, known: Sequence[str],
-                required: Sequence[str] = ()) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.error(node, f"{where} must be a mapping with the keys {', '.join(known)}")
-        found: dict[str, yaml.Node] = {}
-        for key, value in node.value:
-            if key.tag == _MERGE:
-                raise self.error(key, f"{where}: YAML merge keys (<<) are not supported")
-            if not isinstance(key, yaml.ScalarNode) or key.tag != _STR:
-                raise self.error(key, f"{where}: keys must be names")
-            if key.value in found:
-                raise self.error(key, f"{where}: duplicate key {key.value!r}")
-            if key.value not in known:
-                raise self.error(key, f"{where}: unknown key {key.value!r} (known: {', '.join(known)})")
-            found[key.value] = value
-        for name in required:
-            if name not in found:
-                raise self.error(node, f"{where}: {name} is required")
-        return found
-
-    def sequence(self, node: yaml.Node, where: str, empty_ok: bool = False) -> list[yaml.Node]:
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.error(node, f"{where} must be a list, like [a, b]")
-        if not node.value and not empty_ok:
-            raise self.error(node, f"{where} must not be empty")
-        return node.value
-
-    def value(self, node: yaml.Node) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            kind = "list" if isinstance(node, yaml.SequenceNode) else "mapping"
-            raise self.error(node, f"expected a single value here, not a {kind}")
-        try:
-            return self.loader.construct_object(node)
-        except (yaml.YAMLError, ValueError) as e:
-            raise self.error(node, f"cannot read this value: {e}") from None
-
-    def string(self, node: yaml.Node, where: str) -> str:
-        value = self.value(node)
-        if not isinstance(value, str):
-            raise self.error(node, f"{where}: expected text, got {_describe(value)} (quote it if it is text)")
-        return value
-
-    def names(self, node: yaml.Node | None, where: str) -> frozenset[str]:
-        if node is None:
-            return frozenset()
-        names = [self.string(item, where) for item in self.sequence(node, where)]
-        if "" in names:
-            raise self.error(node, f"{where}: names must not be empty")
-        return frozenset(names)
-
-    def ids(self, node: yaml.Node, where: str, uids: bool) -> IdSet:
-        entries = []
-        for item in self.sequence(node, where):
-            entries.append(self.value(item))
-            self.compile(item, where, IdSet, entries[-1:], uids=uids)
-        return IdSet(entries, uids=uids)
-
-    def boolean(self, node: yaml.Node, where: str) -> bool:
-        value = self.value(node)
-        if not isinstance(value, bool):
-            raise self.error(node, f"{where} must be true or false, got {_describe(value)}")
-        return value
-
-    def max_expire(self, node: yaml.Node, where: str) -> int:
-        value = self.value(node)
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EXPIRE:
-            raise self.error(node, f"{where}.max_expire must be a whole number of seconds from 1 to "
-                                   f"{MAX_EXPIRE}, got {_describe(value)}")
-        return value
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -94,6 +94,20 @@ def on_starting(server):
         )
 
 
+def post_fork(server, worker):
+    """Before a gevent worker patches the standard library: quiet one warning that is noise here.
+
+    on_starting's check imports the app in the master, ssl with it, so gevent warns that ssl
+    was imported before patching. What it lists as left unpatched is redis.asyncio (unused) and
+    pyjwt's JWKS client, which names ``ssl.SSLContext`` only for a context we never pass: its
+    HTTPS fetch goes through urllib, which looks ssl up when it connects, patched by then.
+    """
+    if worker.cfg.worker_class_str == "gevent":
+        import warnings
+
+        warnings.filterwarnings("ignore", message="Monkey-patching ssl after ssl has already been imported")
+
+
 def post_request(worker, req, environ, resp):
     """Let the worker's other connections go first after each response.
 

@@ -77,3 +77,36 @@ def test_a_subject_utf8_cannot_hold_is_served_and_logged(service):
     audit = [json.loads(line) for line in service.log_path.read_text().splitlines()
              if line.startswith("{") and '"token granted"' in line]
     assert any(entry.get("subject") == "ops-\ud800" for entry in audit)
+
+
+def test_a_keep_alive_client_with_requests_queued_does_not_starve_the_others():
+    """gunicorn.conf.py's post_request yield: one gevent worker, one client with 2,000 requests
+    pipelined on its connection, and a second client asking once meanwhile. Without the yield
+    the worker would serve the whole queue first (its next request is always already there)."""
+    import socket
+    import threading
+    import time
+
+    env = {**BASE_ENV, "RATE_LIMIT_PER_IP": "1000000/minute"}
+    with gunicorn(env, workers=1) as service:
+        queued = socket.create_connection(("127.0.0.1", service.port), timeout=30)
+        count, answered = 2000, threading.Event()
+
+        def drain():
+            seen = b""
+            while seen.count(b"HTTP/1.1 200") < count:
+                seen += queued.recv(1 << 20)
+            answered.set()
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        started = time.monotonic()
+        queued.sendall(b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n" * count)
+        time.sleep(0.02)  # the worker is busy with the queue now
+        asked = time.monotonic()
+        assert service.get("/ping", timeout=10).status_code == 200
+        waited = time.monotonic() - asked
+        assert answered.wait(30)
+        queue_took = time.monotonic() - started
+        queued.close()
+    assert waited < queue_took / 4, (waited, queue_took)

@@ -61,6 +61,8 @@ class Count(NamedTuple):
 class _MemoryFixedWindow:
     """Fixed windows in this process: one dict entry per key, swept as windows end."""
 
+    batched = True  # an address and its user under one lock
+
     def __init__(self) -> None:
         self._windows: dict[str, list] = {}  # key -> [count, ends_at]
         self._lock = threading.Lock()

@@ -37,6 +37,7 @@ from .observability import app_log
 REDIS_TIMEOUTS = {"socket_timeout": 0.3, "socket_connect_timeout": 0.3}
 RETRY_MAX = 16.0  # seconds between attempts on a failed storage, at most
 
+
 class RateLimits:
     """Both limits, their storage, and what the responses say about them."""
 

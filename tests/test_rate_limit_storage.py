@@ -170,3 +170,22 @@ def test_a_redis_that_answers_ping_but_refuses_writes_stays_degraded(redis_srv, 
     # (once each: the records may also reach caplog through the root logger)
     messages = [r.getMessage() for r in {id(r): r for r in caplog.records}.values()]
     assert sum("unreachable" in m for m in messages) == 1 and sum("storage is back" in m for m in messages) == 1
+
+
+def test_requests_failing_together_do_not_push_the_first_probe_back(tmp_path):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from tests.procs import RedisServer, free_port
+
+    server = RedisServer(tmp_path, port=free_port())  # not started: refused
+    counter = limits(server.url, per_user="5/minute")
+    counter.per_user_hit("gina")  # the first failure: memory from now on, a probe in 1 s
+    for _ in range(8):  # requests that were on their way to Redis when it went
+        counter._storage_failed(RedisConnectionError("refused"), probe=False)
+    server.start()
+    try:
+        time.sleep(1.1)
+        counter.per_user_hit("gina")  # the probe, on time
+        assert not counter.degraded
+    finally:
+        server.kill()

@@ -117,3 +117,23 @@ def test_logs_carry_no_secrets(client, bearer, logs):
     audits = [l for l in lines if l.get("decision") == "granted"]
     assert audits[0]["channel"] == "ch" and audits[0]["uid"] == 5 and audits[0]["lifetime"] == 60
     assert audits[0]["subject"] == "ops-user" and audits[0]["role"] == "publisher"
+
+
+def test_the_certificate_is_in_no_repr(app):
+    front = app.extensions["front"]
+    assert APP_CERTIFICATE not in repr(front.service) and APP_CERTIFICATE not in repr(app.extensions["settings"])
+
+
+def test_a_log_stream_that_fails_fails_no_request(client, bearer, monkeypatch):
+    import os
+
+    from api import observability
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, as when a log collector goes away
+    monkeypatch.setattr(observability._handler[0], "fd", write_end)
+    try:
+        assert client.get("/rtm/bob/", headers=bearer()).status_code == 200
+        assert client.get("/nope").status_code == 404
+    finally:
+        os.close(write_end)

@@ -86,7 +86,7 @@ class Front:
             else:
                 counted = service.limits.per_ip_hit(address)
             if not found:
-                return self._pass_on(environ, start_response, extra + counted, method, path, started, rid)
+                return self._pass_on(environ, start_response, extra + counted, (method, path, started, rid, address))
             request = Request(environ, rid, service, log_lines)
             request.caller = caller
             status, headers, body, by_user = self._serve(request, [r for r, _ in found], route, args)
@@ -144,8 +144,9 @@ class Front:
             data, kind = (_encode(answer.body) + "\n").encode(), _JSON
         return "200 OK", [kind, ("Content-Length", str(len(data))), ("X-Token-Expire", str(answer.expire))], data
 
-    def _pass_on(self, environ, start_response, extra, method, path, started, rid) -> Iterable[bytes]:
-        """Flask serves it; our headers join its response and the access line gets its status."""
+    def _pass_on(self, environ, start_response, extra, line) -> Iterable[bytes]:
+        """Flask serves it; our headers join its response and the access line gets its status.
+        ``line``: the access line's method, path, start, request id and client."""
         seen = []
 
         def start(status: str, headers: list, exc_info: Any = None):
@@ -153,5 +154,6 @@ class Front:
             return start_response(status, headers + extra, exc_info)
 
         result = self.flask_wsgi(environ, start)
-        access(method, path, seen[-1] if seen else 500, started, rid, environ.get("REMOTE_ADDR") or "-")
+        method, path, started, rid, address = line
+        access(method, path, seen[-1] if seen else 500, started, rid, address)
         return result

@@ -4,7 +4,9 @@ Every function either returns a clean value or raises ``BadRequest`` naming the 
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from typing import Any
 
 from gunicorn.http.errors import NoMoreData, ParseException
@@ -114,13 +116,29 @@ def json_body(request: Request) -> dict[str, Any]:
 
 
 def _read_body(request: Request) -> bytes:
-    """At most MAX_BODY_BYTES of the body: by its Content-Length, or to its end when chunked."""
-    environ, limit = request.environ, request.service.max_body_bytes
+    """At most MAX_BODY_BYTES of the body, by its Content-Length or to its end when chunked,
+    within BODY_TIMEOUT: 408 for a body that stops arriving or arrives a byte at a time."""
+    environ = request.environ
+    sock = environ.get("gunicorn.socket")
+    if sock is not None:
+        sock.settimeout(BODY_TIMEOUT)  # no read waits longer than this
+    with _deadline():  # and, under gevent, nor does the whole body
+        return _read_body_now(environ, request.service.max_body_bytes)
+
+
+def _deadline():
+    """A deadline on the whole read in a gevent worker (a greenlet can be interrupted); else none."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("socket"):
+        return contextlib.nullcontext()
+    from gevent import Timeout
+
+    return Timeout(BODY_TIMEOUT, RequestTimeout(f"the request body did not arrive within {BODY_TIMEOUT:g} s"))
+
+
+def _read_body_now(environ: dict, limit: int) -> bytes:
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH")
-    sock = environ.get("gunicorn.socket")
-    if sock is not None:  # a body that stops arriving is given up on, not waited for forever
-        sock.settimeout(BODY_TIMEOUT)
     try:
         if length:
             if not length.isdigit():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import select
 import socket
 import threading
 import time
@@ -306,6 +307,26 @@ def test_a_body_that_stops_arriving_is_given_up_on(service, jwt):
     assert status_of(answer) == 408, answer[:200]
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["code"] == "408"
     assert BODY_TIMEOUT - 0.5 < waited < BODY_TIMEOUT + 8  # then the unread rest, up to keepalive
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_given_up_on_too(service, jwt):
+    from api.params import BODY_TIMEOUT
+
+    with closing(socket.create_connection(("127.0.0.1", service.port), timeout=BODY_TIMEOUT + 10)) as s:
+        s.sendall(auth_post(jwt, b"Content-Length: 1000\r\n\r\n"))
+        started = time.monotonic()
+        while time.monotonic() - started < BODY_TIMEOUT + 5:  # a byte a second: no read waits long
+            try:
+                s.sendall(b" ")
+            except OSError:
+                break
+            ready, _, _ = select.select([s], [], [], 1.0)
+            if ready:
+                break
+        answer = read_until_closed(s)
+        waited = time.monotonic() - started
+    assert status_of(answer) == 408, answer[:200]
+    assert BODY_TIMEOUT - 0.5 < waited < BODY_TIMEOUT + 3
 
 
 def test_behind_nginx_slow_clients_stall_nobody(service, jwt, tmp_path):

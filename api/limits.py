@@ -93,6 +93,8 @@ class RateLimits:
         return self._verdict(by_user) if by_user else self._verdict(by_ip)
 
     def _keys(self, scope: str, who: str) -> list[str]:
+        if not who.isascii():  # a lone surrogate from a JWT claim would fail every storage's encoder
+            who = who.encode("utf-8", "surrogatepass").decode("utf-8", "backslashreplace")
         base = f"LIMITER/{self.prefix}/{scope}/{who}/"
         return [base + suffix for suffix in self._suffixes[scope]]
 

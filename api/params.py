@@ -23,7 +23,7 @@ ROLES = {
     "subscriber": Role.SUBSCRIBER, "2": Role.SUBSCRIBER, "audience": Role.SUBSCRIBER,
 }
 ROLE_SPELLINGS = "publisher, host, broadcaster, 1, subscriber, audience or 2"
-BODY_TIMEOUT = 10.0  # seconds a request body may go without a byte arriving
+BODY_TIMEOUT = 10.0  # seconds a request body may take (in a gevent worker; else per read)
 
 
 def role(value: Any, name: str = "role") -> Role:
@@ -120,10 +120,15 @@ def _read_body(request: Request) -> bytes:
     within BODY_TIMEOUT: 408 for a body that stops arriving or arrives a byte at a time."""
     environ = request.environ
     sock = environ.get("gunicorn.socket")
+    prior = sock.gettimeout() if sock is not None else None
     if sock is not None:
         sock.settimeout(BODY_TIMEOUT)  # no read waits longer than this
-    with _deadline():  # and, under gevent, nor does the whole body
-        return _read_body_now(environ, request.service.max_body_bytes)
+    try:
+        with _deadline():  # and, under gevent, nor does the whole body
+            return _read_body_now(environ, request.service.max_body_bytes)
+    finally:
+        if sock is not None:
+            sock.settimeout(prior)  # the connection's next request is gunicorn's to time again
 
 
 def _deadline():

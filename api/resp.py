@@ -22,7 +22,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 UNIX_SCHEMES = ("redis+unix", "valkey+unix")
-MAX_IDLE = 64  # connections kept for reuse per process; more are closed after their call
+# Connections kept for reuse per process: above the requests a worker has waiting on Redis at
+# once under load, so that none is opened and closed per call; more are closed after theirs.
+MAX_IDLE = 256
 
 
 def supports(uri: str) -> bool:
@@ -51,7 +53,7 @@ class ScriptClient:
         query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
         # What the URL says wins over the options, as in redis-py (which the other strategies
         # and rediss:// use: every path must reach the same database).
-        self._db = int(path_db or query.get("db") or options.get("db") or 0)
+        self._db = int(query.get("db") or path_db or options.get("db") or 0)
         self._username = unquote(parts.username) if parts.username else options.get("username")
         self._password = unquote(parts.password) if parts.password else options.get("password")
         self._timeout = options.get("socket_timeout")
@@ -61,7 +63,7 @@ class ScriptClient:
         self._idle: list[socket.socket] = []
 
     def call(self, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-        tail = [len(keys), *(k.encode("utf-8", "surrogatepass") for k in keys), *args]
+        tail = [len(keys), *(k.encode() for k in keys), *args]
         evalsha = command(b"EVALSHA", self._sha, *tail)
         try:
             sock = self._idle.pop()
@@ -72,7 +74,10 @@ class ScriptClient:
                 return self._run(sock, evalsha, tail)
             except RedisConnectionError:
                 # An idle connection Redis (or a proxy, or a NAT) closed meanwhile: the others
-                # are most likely gone too, and a new one tells whether Redis itself is.
+                # are most likely gone too, and a new one tells whether Redis itself is. Had
+                # the script run and only its reply been lost (a connection dropped in those
+                # very microseconds), the retry counts this request twice: one request's worth
+                # stricter, never looser.
                 self.close_idle()
         return self._run(self._connect(), evalsha, tail)
 

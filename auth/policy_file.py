@@ -1,7 +1,7 @@
 """Reading the policy file: YAML in, a compiled ``Policy`` out, every mistake with its line.
 
 The YAML is walked as a node tree (never loaded into plain objects first), so an error can say
-``policy.yaml:12: grants[2].rtc.roles: expected publisher or subscriber, got 'owner'``.
+``policy.yaml:12: grants[2].rtc.roles: 'owner' is not publisher or subscriber``.
 """
 from __future__ import annotations
 

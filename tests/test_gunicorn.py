@@ -110,3 +110,23 @@ def test_a_keep_alive_client_with_requests_queued_does_not_starve_the_others():
         queue_took = time.monotonic() - started
         queued.close()
     assert waited < queue_took / 4, (waited, queue_took)
+
+
+def test_a_body_read_leaves_the_connection_to_the_keep_alive_timeout():
+    """The body's read timeout (10 s) is put back: with a longer keep-alive, the connection
+    that carried a POST still serves a request after 11 s of quiet."""
+    import http.client
+    import time
+
+    env = {**BASE_ENV, "GUNICORN_CMD_ARGS": "--keep-alive 30"}
+    headers = {"Authorization": "Bearer " + sign_jwt("ops-user", groups=["ops"]), "Content-Type": "application/json"}
+    with gunicorn(env, workers=1) as service:
+        conn = http.client.HTTPConnection("127.0.0.1", service.port, timeout=20)
+        conn.request("POST", "/generate-app-token", body=b'{"expire": 60}', headers=headers)
+        first = conn.getresponse()
+        assert first.status == 200 and b'"token"' in first.read()
+        time.sleep(11)
+        conn.request("GET", "/ping")
+        answer = conn.getresponse()
+        assert answer.status == 200 and answer.read() == b'{"message":"pong"}\n'
+        conn.close()

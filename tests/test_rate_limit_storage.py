@@ -189,3 +189,14 @@ def test_requests_failing_together_do_not_push_the_first_probe_back(tmp_path):
         assert not counter.degraded
     finally:
         server.kill()
+
+
+@pytest.mark.parametrize("strategy", ["fixed-window", "moving-window"])
+def test_a_caller_name_utf8_cannot_hold_is_counted_like_any_other(storage, strategy):
+    counter = limits(storage, per_user="2/minute", RATELIMIT_STRATEGY=strategy,
+                     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=False)  # a storage error would raise
+    who = "https://idp.test/|ops-\ud800"  # a lone surrogate: legal in a JWT's JSON
+    assert dict(counter.per_user_hit(who))["X-RateLimit-Remaining"] == "1"
+    counter.per_user_hit(who)
+    assert refused(lambda: counter.per_user_hit(who))["X-RateLimit-Limit"] == "2"
+    assert dict(counter.per_user_hit(who + "x"))["X-RateLimit-Remaining"] == "1"  # a bucket of its own

@@ -118,12 +118,15 @@ def gunicorn(env: Mapping[str, str], *, workers: int = 2, port: int | None = Non
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(procfile_command(), cwd=ROOT, env=full_env, stdout=log, stderr=log,
                             start_new_session=True)
+    service = None
     try:
         wait_for_port(port, proc=proc)
         service = Service(proc, port)
         service.wait_ready()
         yield service
     finally:
+        if service is not None:  # an idle keep-alive connection holds a stopping worker up to 5 s
+            service.http.close()
         stop(proc)
         if log_path:
             log.close()

@@ -104,7 +104,7 @@ class _RedisFixedWindow:
         self.storage = storage
         self._sha = hashlib.sha1(_REDIS_FIXED_WINDOW.encode()).hexdigest()
         self._client = resp.ScriptClient(uri, _REDIS_FIXED_WINDOW, self._sha, options) if resp.supports(uri) else None
-        self._pool = storage.get_connection().connection_pool
+        self._pool = None if self._client is not None else storage.get_connection().connection_pool
 
     def hit(self, keys: Sequence[str], items: Sequence[RateLimitItem]) -> list[Count]:
         keys = [self.storage.prefixed_key(key) for key in keys]  # LIMITS:…, as limits names its own

@@ -8,7 +8,6 @@ request id and answered as a JSON 500 that reveals nothing.
 from __future__ import annotations
 
 from flask import Flask, jsonify, request
-from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
 from errors import ServiceError
@@ -44,11 +43,6 @@ def init_app(app: Flask) -> None:
         message = _MESSAGES.get(status) or (e.name or "error").lower()
         headers = {k: v for k, v in e.get_headers() if k.lower() in ("allow", "retry-after")}
         return error_response(status, message, headers)
-
-    @app.errorhandler(ParseException)
-    def _malformed_body(_e: ParseException):
-        # gunicorn parses a chunked body only as the view reads it: a bad chunk is the client's fault.
-        return error_response(400, "the request body is malformed")
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

@@ -139,10 +139,12 @@ class Front:
     @staticmethod
     def _answer(answer: Answer) -> tuple[str, list[tuple[str, str]], bytes]:
         if isinstance(answer.body, str):
-            data, kind = answer.body.encode(), _TEXT
+            data = answer.body.encode()
+            status, headers = "200 OK", [_TEXT, ("Content-Length", str(len(data)))]
         else:
-            data, kind = (_encode(answer.body) + "\n").encode(), _JSON
-        return "200 OK", [kind, ("Content-Length", str(len(data))), ("X-Token-Expire", str(answer.expire))], data
+            status, headers, data = json_response(200, answer.body)
+        headers.append(("X-Token-Expire", str(answer.expire)))
+        return status, headers, data
 
     def _pass_on(self, environ, start_response, extra, line) -> Iterable[bytes]:
         """Flask serves it; our headers join its response and the access line gets its status.

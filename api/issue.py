@@ -30,7 +30,7 @@ def issue(request: Request, *wanted: TokenRequest) -> list[Issued]:
     decisions = []
     for want in wanted:
         decision = policy.decide(caller, want)
-        audit(request, caller, want, decision)
+        audit(request, want, decision)
         if not decision.granted:
             raise Forbidden(decision.reason)
         decisions.append(decision)

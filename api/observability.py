@@ -13,7 +13,7 @@ import time
 from random import getrandbits
 from typing import TYPE_CHECKING
 
-from auth.models import Identity, PolicyDecision, TokenRequest
+from auth.models import PolicyDecision, TokenRequest
 
 if TYPE_CHECKING:
     from .routing import Request
@@ -125,8 +125,10 @@ def _info(logger: logging.Logger, message: str, fields: dict) -> str | None:
     return None
 
 
-def audit(request: Request, caller: Identity, want: TokenRequest, decision: PolicyDecision) -> None:
-    """One line per decision; it goes out with the request's access line (one write)."""
+def audit(request: Request, want: TokenRequest, decision: PolicyDecision) -> None:
+    """One line per decision for ``request.caller``; it goes out with the request's access line
+    (one write)."""
+    caller = request.caller
     line = _info(audit_log, "token granted" if decision.granted else "token denied", {
         "request_id": request.request_id,
         "subject": caller.subject,

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from flask import Flask
+from flask import Flask, Response
+from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import api
 from api import errors, observability
-from api.cors import Cors
-from api.front import Front, Service
-from api.limits import RateLimits, warn_if_unshared
+from api.issue import SIGNER_EXTENSION, Signer
+from api.limits import RateLimits
 from auth import Auth
 from config.pinned import Configuration, pinned, read_configuration
 from config.settings import Settings, settings_from_environment
@@ -38,23 +38,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         settings, auth = configure(pinned() if environ is None and pinned() else read_configuration(environ))
 
     app = Flask(__name__)
+    app.json.sort_keys = False  # answers keep the field order of the servers they stand in for
     app.config.from_mapping(settings.as_flask_config())
     app.config.update(overrides)
-    app.extensions["settings"] = settings
 
-    observability.configure_logging(app.config.get("LOG_LEVEL", "INFO"))
+    observability.init_app(app)  # first: its access line is written after every other hook ran
     errors.init_app(app)
+    RateLimits(app, settings)
+    CORS(app)  # from the CORS_* keys config/settings.py fills in
+    app.after_request(_vary_on_origin)
     auth.init_app(app)
+    app.extensions[SIGNER_EXTENSION] = Signer(settings.app_id, settings.app_certificate)
     api.register_blueprints(app)
-
-    limits = RateLimits(settings.rate_limit_per_ip, settings.rate_limit_per_user, settings.ratelimit)
-    warn_if_unshared(limits, settings.web_concurrency or 1)
-    app.extensions["rate_limits"] = limits
-    app.extensions.setdefault("health_checks", {})["rate_limit_storage"] = limits.health
-    service = Service(auth=auth, limits=limits, cors=Cors(settings.cors_allow_origins),
-                      app_id=settings.app_id, app_certificate=settings.app_certificate,
-                      default_expire=settings.default_expire, max_body_bytes=settings.max_body_bytes)
-    app.wsgi_app = app.extensions["front"] = Front(service, api.TOKEN_ROUTES, app.wsgi_app)
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
 
@@ -62,3 +57,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_dev_commands(app)
     return app
+
+
+def _vary_on_origin(response: Response) -> Response:
+    """Every answer depends on Origin (CORS), so caches must key on it, whatever flask-cors decided."""
+    response.vary.add("Origin")
+    return response

@@ -1,11 +1,16 @@
 """The service's one exception hierarchy.
 
 Every refusal the service makes is a ``ServiceError`` subclass raised where the problem is
-found; api/front.py (token routes) and api/errors.py (Flask's routes) turn it into the JSON
+found; api/errors.py turns it into the JSON
 body ``{"error": "<what is wrong>", "code": "<status>"}``. Views never build error responses by
 hand, and third-party exceptions are wrapped at the boundary (``raise Unauthorized(...) from e``).
 """
 from __future__ import annotations
+
+
+def error_body(status: int, message: str) -> dict[str, str]:
+    """The JSON body of every error the service answers."""
+    return {"error": message, "code": str(status)}
 
 
 class ServiceError(Exception):
@@ -19,7 +24,7 @@ class ServiceError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, str]:
-        return {"error": self.message, "code": str(self.status)}
+        return error_body(self.status, self.message)
 
 
 class BadRequest(ServiceError):

@@ -9,7 +9,7 @@ configuration is logged and refused, and the running one stays in force.
 import os
 import sys
 
-from config.settings import ConfigError, environment
+from config.settings import ConfigError, environment, memory_storage_warning
 
 _env = environment()
 
@@ -77,9 +77,7 @@ def on_starting(server):
     storage = settings.ratelimit.get("RATELIMIT_STORAGE_URI", "memory://")
     if storage.startswith("memory://") and workers > 1 and settings.web_concurrency is None:
         # With WEB_CONCURRENCY set, each worker says this itself (api/limits.py).
-        server.log.warning("RATELIMIT_STORAGE_URI is memory:// with %d workers: each worker counts on "
-                           "its own, so every limit lets through up to %d times as much; use redis://",
-                           workers, workers)
+        server.log.warning(memory_storage_warning(workers))
     if settings.demo:
         port = bind.rsplit(":", 1)[1]
         server.log.warning(

@@ -1,28 +1,30 @@
 """agora-token-service's ``POST /getToken``: one body, dispatched on ``tokenType``."""
 from __future__ import annotations
 
+from flask import Blueprint, jsonify
+
 from errors import BadRequest
 
 from . import params
 from .chat import chat_request
+from .guard import protect
 from .issue import issue
 from .rtc import rtc_request
-from .routing import Answer, Request, Routes
 from .rtm import rtm_request
 
-routes = Routes("generic")
+bp = protect(Blueprint("generic", __name__))
 
 
-@routes.post("/getToken")
-def get_token(request: Request) -> Answer:
+@bp.post("/getToken")
+def get_token():
     """``{"tokenType": "rtc"|"rtm"|"chat", "channel", "role", "uid", "expire"}`` → ``{"token"}``.
 
     rtc needs channel, role and uid (all digits: a numeric uid; else an account); rtm needs
     uid (the RTM user; channel is optional); chat without uid is an app token.
     """
-    body = params.json_body(request)
+    body = params.json_body()
     kind = body.get("tokenType")
-    expire = params.expire(request, body.get("expire"))
+    expire = params.expire(body.get("expire"))
     uid = body.get("uid")
     if kind == "rtc":
         if uid is None or uid == "":
@@ -35,8 +37,8 @@ def get_token(request: Request) -> Answer:
         want = chat_request(None if uid in (None, "") else _user_id(uid), expire, "uid")
     else:
         raise BadRequest("tokenType must be rtc, rtm or chat")
-    (issued,) = issue(request, want)
-    return Answer({"token": issued.token, "expire": issued.expire}, issued.expire)
+    (issued,) = issue(want)
+    return jsonify(token=issued.token, expire=issued.expire), issued.headers
 
 
 def _user_id(uid) -> str | None:

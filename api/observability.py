@@ -11,18 +11,17 @@ import re
 import sys
 import time
 from random import getrandbits
-from typing import TYPE_CHECKING
 
-from auth.models import PolicyDecision, TokenRequest
+from flask import Flask, Response, g, request
 
-if TYPE_CHECKING:
-    from .routing import Request
+from auth.models import Identity, PolicyDecision, TokenRequest
 
 access_log = logging.getLogger("agora_token_server.access")
 audit_log = logging.getLogger("agora_token_server.audit")
 app_log = logging.getLogger("agora_token_server")
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# A client's X-Request-Id is kept only when it looks like one (a UUID, a hex or base64url id).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 NO_CACHE = {
     "Cache-Control": "private, no-cache, no-store, must-revalidate, max-age=0",
     "Pragma": "no-cache",
@@ -31,7 +30,16 @@ NO_CACHE = {
 
 
 # Built once: json.dumps with keyword arguments builds a new encoder on every call.
-_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+# JSON leaves these raw, but log readers (and JavaScript before ES2019) take them for line
+# breaks: a path or a claim could split a line in two. Inside a JSON string their escapes
+# read back as the same text.
+_LINE_BREAKS = {0x2028: "\\u2028", 0x2029: "\\u2029", 0x85: "\\u0085"}
+
+
+def _encode(entry: dict) -> str:
+    line = _json(entry)
+    return line if line.isascii() else line.translate(_LINE_BREAKS)
 
 
 def _entry(created: float, level: str, name: str, message: str, fields: dict) -> dict:
@@ -87,20 +95,25 @@ class JsonLineHandler(logging.StreamHandler):
 
 
 _root = logging.getLogger("agora_token_server")
+_limiter_log = logging.getLogger("flask-limiter")
 _handler: list[JsonLineHandler] = []  # the one handler configure_logging installed
 
 
 def configure_logging(level: str) -> None:
-    """Route the service's loggers to stderr as JSON lines (idempotent)."""
+    """Route the service's loggers, and flask-limiter's warnings, to stderr as JSON lines
+    (idempotent)."""
     if not _handler:
         _handler.append(JsonLineHandler(sys.stderr))
-    if _handler[0] not in _root.handlers:
-        _root.addHandler(_handler[0])
-        _root.propagate = False
+    for logger in (_root, _limiter_log):
+        if _handler[0] not in logger.handlers:
+            logger.addHandler(_handler[0])
+            logger.propagate = False
     _root.setLevel(level)
+    # Its info lines repeat each 429, which the access line already records.
+    _limiter_log.setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
-REQUEST_ID_KEY = "agora.request_id"  # where api/front.py keeps it in the WSGI environ
+REQUEST_ID_KEY = "agora.request_id"  # where the request id is kept in the WSGI environ
 
 
 def request_id(environ: dict) -> str:
@@ -125,12 +138,10 @@ def _info(logger: logging.Logger, message: str, fields: dict) -> str | None:
     return None
 
 
-def audit(request: Request, want: TokenRequest, decision: PolicyDecision) -> None:
-    """One line per decision for ``request.caller``; it goes out with the request's access line
-    (one write)."""
-    caller = request.caller
+def audit(caller: Identity, want: TokenRequest, decision: PolicyDecision) -> None:
+    """One line per decision; it goes out with the request's access line (one write)."""
     line = _info(audit_log, "token granted" if decision.granted else "token denied", {
-        "request_id": request.request_id,
+        "request_id": request_id(request.environ),
         "subject": caller.subject,
         "issuer": caller.issuer,
         "service": want.service + ("-app" if want.app else ""),
@@ -140,28 +151,45 @@ def audit(request: Request, want: TokenRequest, decision: PolicyDecision) -> Non
         "lifetime": decision.expire if decision.granted else want.expire,
         "decision": "granted" if decision.granted else "denied",
         "reason": decision.reason,
-        "client": request.client,
+        "client": request.remote_addr or "-",
     })
     if line is not None:
-        request.log_lines.append(line)
+        g.setdefault("log_lines", []).append(line)
 
 
-def access(method: str, path: str, status: int, started: float, request_id: str, client: str,
-           pending: list[str] | None = None) -> None:
-    """The request's access line, written together with its ``pending`` audit lines."""
+def _started() -> None:
+    g.started = time.perf_counter()
+
+
+def _finished(response: Response) -> Response:
+    """The request's id and no-cache headers, and its access line with its audit lines."""
+    rid = request_id(request.environ)
+    headers = response.headers
+    headers["X-Request-Id"] = rid
+    headers.update(NO_CACHE)
+    started = g.get("started")
     line = _info(access_log, "request", {
-        "method": method,
-        "path": path,
-        "status": status,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        "request_id": request_id,
-        "client": client,
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+        "request_id": rid,
+        "client": request.remote_addr or "-",
     })
-    lines = pending + [line] if pending else [line]
-    if line is None:
-        lines.pop()
+    lines = g.pop("log_lines", [])
+    if line is not None:
+        lines.append(line)
     if lines:
         try:
             _handler[0].write_line("\n".join(lines))
         except OSError:  # stderr gone or full: the request is served all the same
             pass
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """JSON logging, and the request hooks. Call first: its after_request then runs last, when
+    every other hook has set the response's status and headers."""
+    configure_logging(app.config.get("LOG_LEVEL", "INFO"))
+    app.before_request(_started)
+    app.after_request(_finished)

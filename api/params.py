@@ -9,13 +9,12 @@ import json
 import sys
 from typing import Any
 
+from flask import current_app, request
 from gunicorn.http.errors import NoMoreData, ParseException
 
 import tokens
 from errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from tokens import Role, TokenError
-
-from .routing import Request
 
 ROLES = {
     "publisher": Role.PUBLISHER, "1": Role.PUBLISHER, "host": Role.PUBLISHER,
@@ -61,28 +60,43 @@ def uid_or_account(value: Any, name: str = "uid") -> int | str:
     return account(value, name)
 
 
-def account(value: Any, name: str = "account") -> str:
+def _identifier(check, value: Any, name: str) -> str:
+    """``value`` held to one of Agora's identifier rules (tokens/identifiers.py), else a 400
+    that names the parameter and the rule."""
     if value is None or value == "":
         raise BadRequest(f"{name} is required")
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a string")
     try:
-        return tokens.check_account(value, name)
+        return check(value, name)
     except TokenError as e:
         raise BadRequest(str(e)) from None
 
 
+def account(value: Any, name: str = "account") -> str:
+    """An RTC user account."""
+    return _identifier(tokens.check_account, value, name)
+
+
+def rtm_user(value: Any, name: str = "rtmuid") -> str:
+    """An RTM user id."""
+    return _identifier(tokens.check_rtm_user, value, name)
+
+
+def chat_user(value: Any, name: str = "chatid") -> str:
+    """An Agora Chat user id."""
+    return _identifier(tokens.check_chat_user, value, name)
+
+
 def channel(value: Any, name: str = "channel") -> str:
-    if value is None or value == "":
-        raise BadRequest(f"{name} is required")
-    try:
-        return tokens.check_channel(value)
-    except TokenError as e:
-        raise BadRequest(f"{name}: {e}") from None
+    """A channel name."""
+    return _identifier(tokens.check_channel, value, name)
 
 
-def expire(request: Request, value: Any, name: str = "expire") -> int:
+def expire(value: Any, name: str = "expire") -> int:
     """Seconds from now; 0, empty or missing mean DEFAULT_EXPIRE; at most 86,400."""
     if value is None or value == "" or value == 0:
-        return request.service.default_expire
+        return current_app.config["DEFAULT_EXPIRE"]
     if isinstance(value, str):
         text = value.strip()
         sign = text[:1] == "-"
@@ -91,7 +105,7 @@ def expire(request: Request, value: Any, name: str = "expire") -> int:
             raise BadRequest(f"{name} must be a whole number of seconds")
         value = -int(digits) if sign else int(digits)
         if value == 0:
-            return request.service.default_expire
+            return current_app.config["DEFAULT_EXPIRE"]
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(f"{name} must be a whole number of seconds")
     if value < 0:
@@ -101,13 +115,13 @@ def expire(request: Request, value: Any, name: str = "expire") -> int:
     return value
 
 
-def json_body(request: Request) -> dict[str, Any]:
+def json_body() -> dict[str, Any]:
     """The request's JSON object; 415 if not JSON, 413 if too large, 400 if malformed or not an object."""
-    mimetype = (request.header("Content-Type") or "").partition(";")[0].strip().lower()
+    mimetype = (request.headers.get("Content-Type") or "").partition(";")[0].strip().lower()
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType("the request body must be JSON (Content-Type: application/json)")
     try:
-        body = json.loads(_read_body(request))
+        body = json.loads(_read_body())
     except (ValueError, RecursionError):
         raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -115,7 +129,7 @@ def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _read_body(request: Request) -> bytes:
+def _read_body() -> bytes:
     """At most MAX_BODY_BYTES of the body, by its Content-Length or to its end when chunked,
     within BODY_TIMEOUT: 408 for a body that stops arriving or arrives a byte at a time."""
     environ = request.environ
@@ -125,7 +139,7 @@ def _read_body(request: Request) -> bytes:
         sock.settimeout(BODY_TIMEOUT)  # no read waits longer than this
     try:
         with _deadline():  # and, under gevent, nor does the whole body
-            return _read_body_now(environ, request.service.max_body_bytes)
+            return _read_body_now(environ, current_app.config["MAX_BODY_BYTES"])
     finally:
         if sock is not None:
             sock.settimeout(prior)  # the connection's next request is gunicorn's to time again

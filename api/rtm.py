@@ -1,21 +1,23 @@
 """RTM contract of agora-token-service: ``GET /rtm/:rtmuid/?expiry=`` → ``{"rtmToken"}``."""
 from __future__ import annotations
 
+from flask import Blueprint, jsonify, request
+
 from auth.models import TokenRequest
 
 from . import params
+from .guard import protect
 from .issue import issue
-from .routing import Answer, Request, Routes
 
-routes = Routes("rtm")
+bp = protect(Blueprint("rtm", __name__))
 
 
 def rtm_request(user, expire) -> TokenRequest:
-    return TokenRequest("rtm", expire, user=params.account(user, "rtmuid"))
+    return TokenRequest("rtm", expire, user=params.rtm_user(user, "rtmuid"))
 
 
-@routes.get("/rtm/<rtm_uid>/", strict_slashes=False)
-def rtm_token(request: Request, rtm_uid) -> Answer:
+@bp.get("/rtm/<rtm_uid>/", strict_slashes=False)
+def rtm_token(rtm_uid):
     """An RTM login token for ``rtmuid``."""
-    (issued,) = issue(request, rtm_request(rtm_uid, params.expire(request, request.args.get("expiry"), "expiry")))
-    return Answer({"rtmToken": issued.token, "expire": issued.expire}, issued.expire)
+    (issued,) = issue(rtm_request(rtm_uid, params.expire(request.args.get("expiry"), "expiry")))
+    return jsonify(rtmToken=issued.token, expire=issued.expire), issued.headers

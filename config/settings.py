@@ -38,6 +38,7 @@ JWT_JWKS_TIMEOUT = "JWT_JWKS_TIMEOUT"
 JWT_JWKS_STALE_TTL = "JWT_JWKS_STALE_TTL"
 RATE_LIMIT_PER_USER = "RATE_LIMIT_PER_USER"
 RATE_LIMIT_PER_IP = "RATE_LIMIT_PER_IP"
+RATE_LIMIT_IPV6_PREFIX = "RATE_LIMIT_IPV6_PREFIX"
 TRUSTED_PROXIES = "TRUSTED_PROXIES"
 MAX_BODY_BYTES = "MAX_BODY_BYTES"
 LOG_LEVEL = "LOG_LEVEL"
@@ -53,11 +54,22 @@ RATELIMIT_STORAGE_OPTIONS = "RATELIMIT_STORAGE_OPTIONS"
 RATELIMIT_STRATEGY = "RATELIMIT_STRATEGY"
 RATELIMIT_KEY_PREFIX = "RATELIMIT_KEY_PREFIX"
 RATELIMIT_HEADER_RETRY_AFTER_VALUE = "RATELIMIT_HEADER_RETRY_AFTER_VALUE"
-_RATELIMIT_FLAGS = ("RATELIMIT_ENABLED", "RATELIMIT_HEADERS_ENABLED", "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED")
+_RATELIMIT_FLAGS = ("RATELIMIT_ENABLED", "RATELIMIT_HEADERS_ENABLED", "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED",
+                    "RATELIMIT_SWALLOW_ERRORS")
 _RATELIMIT_SETTINGS = (RATELIMIT_STORAGE_URI, RATELIMIT_STORAGE_OPTIONS, RATELIMIT_STRATEGY, RATELIMIT_KEY_PREFIX,
                        RATELIMIT_HEADER_RETRY_AFTER_VALUE, *_RATELIMIT_FLAGS)
 
 MAX_EXPIRE = 86_400
+# flask-cors' settings, under its own config keys: the origins come from CORS_ALLOW_ORIGIN; a
+# browser app may send the JWT and JSON, and must be able to read these response headers.
+CORS_CONFIG = {
+    "CORS_ALLOW_HEADERS": ["Authorization", "Content-Type"],
+    "CORS_EXPOSE_HEADERS": ["Retry-After", "X-Request-Id", "X-Token-Expire", "X-RateLimit-Limit",
+                            "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+    "CORS_METHODS": ["GET", "POST", "OPTIONS"],
+    "CORS_MAX_AGE": 600,
+    "CORS_SUPPORTS_CREDENTIALS": False,  # the JWT travels in Authorization, never in cookies
+}
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 
 
@@ -86,6 +98,7 @@ class Settings:
     jwt_jwks_stale_ttl: float = 3600.0
     rate_limit_per_user: str = "60/minute"
     rate_limit_per_ip: str = "600/minute"
+    rate_limit_ipv6_prefix: int = 64
     trusted_proxies: int = 0
     web_concurrency: int | None = None  # unset: gunicorn.conf.py's default
     max_body_bytes: int = 4096
@@ -94,10 +107,23 @@ class Settings:
     ratelimit: Mapping[str, Any] = field(default_factory=dict)
 
     def as_flask_config(self) -> dict:
-        """The settings as Flask config keys (upper case), plus the rate limiter's ``RATELIMIT_*``."""
-        out = {f.name.upper(): getattr(self, f.name) for f in fields(self) if f.name != "ratelimit"}
+        """The settings as Flask config keys (upper case), flask-limiter's ``RATELIMIT_*`` and
+        flask-cors' ``CORS_*``. Secrets stay out: ``app.config`` is printed by debuggers and
+        captured by error reporters."""
+        out = {f.name.upper(): getattr(self, f.name) for f in fields(self)
+               if f.name not in SECRET_FIELDS and f.name != "ratelimit"}
         out.update(self.ratelimit)
+        out.update(CORS_CONFIG, CORS_ORIGINS=list(self.cors_allow_origins),
+                   CORS_SEND_WILDCARD="*" in self.cors_allow_origins)
         return out
+
+
+SECRET_FIELDS = frozenset(f.name for f in fields(Settings) if not f.repr)
+
+
+def memory_storage_warning(workers: int) -> str:
+    return (f"RATELIMIT_STORAGE_URI is memory:// with {workers} workers: each worker counts on its own, "
+            f"so every limit lets through up to {workers} times as much; use redis://")
 
 
 def read_env_file(path: str | os.PathLike) -> dict[str, str]:
@@ -183,7 +209,7 @@ def _hex32(env: Mapping[str, str], name: str) -> str:
 
 def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, default).strip()
-    from limits import parse_many  # the parser api/limits.py counts with: same syntax, same errors
+    from limits import parse_many  # the parser flask-limiter counts with: same syntax, same errors
 
     try:
         parse_many(value)
@@ -286,6 +312,7 @@ def settings_from_environment(env: Mapping[str, str]) -> Settings:
         jwt_jwks_stale_ttl=_float(env, JWT_JWKS_STALE_TTL, 3600.0, 0.0, 86_400.0),
         rate_limit_per_user=_limit(env, RATE_LIMIT_PER_USER, "60/minute"),
         rate_limit_per_ip=_limit(env, RATE_LIMIT_PER_IP, "600/minute"),
+        rate_limit_ipv6_prefix=_int(env, RATE_LIMIT_IPV6_PREFIX, 64, 32, 128),
         trusted_proxies=_int(env, TRUSTED_PROXIES, 0, 0, 10),
         web_concurrency=_int(env, WEB_CONCURRENCY, None, 1, 1024),
         max_body_bytes=_int(env, MAX_BODY_BYTES, 4096, 256, 1 << 20),

@@ -7,11 +7,11 @@ import pytest
 import schemathesis
 
 import tokens
-from api import TOKEN_ROUTES, docs, params
+from api import TOKEN_BLUEPRINTS, docs, params
 from app import create_app
 
 AUTOMATIC_METHODS = {"HEAD", "OPTIONS"}  # Flask adds these to every rule; CORS answers OPTIONS
-TOKEN_ENDPOINTS = tuple({route.endpoint for route in TOKEN_ROUTES})
+TOKEN_ENDPOINTS = tuple(f"{bp.name}." for bp in TOKEN_BLUEPRINTS)
 POST_ERRORS = {"408", "413", "415"}
 TOKEN_ERRORS = {"400", "401", "403", "429"}
 GUNICORN_RESPONSES = {"UriTooLong"}  # answered by gunicorn itself, before the app: not our JSON
@@ -31,11 +31,10 @@ def _operations(document):
 
 
 def _app_routes(app):
-    """``{(path, METHOD): endpoint}`` for every route the service serves (the token routes in
-    api/front.py, the others in Flask), in OpenAPI's ``{name}`` path syntax."""
+    """``{(path, METHOD): endpoint}`` for every route in ``app.url_map``, in OpenAPI's
+    ``{name}`` path syntax."""
     rules = [(rule.rule, method, rule.endpoint) for rule in app.url_map.iter_rules()
              if rule.endpoint != "static" for method in rule.methods - AUTOMATIC_METHODS]
-    rules += [(route.rule, route.method, route.endpoint) for route in app.extensions["front"].routes]
     return {(re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule), method): endpoint
             for rule, method, endpoint in rules}
 

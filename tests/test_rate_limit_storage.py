@@ -1,19 +1,19 @@
-"""api/limits.py and api/counters.py against a real Redis and in memory: the same counts, headers and refusals.
+"""The limits in a real Redis and in memory, through the app: the same counts, headers and refusals.
 
-The service-level behaviour (which requests count, in what order) is in test_rate_limits.py;
-this file pins the counter itself: one Redis round trip for both limits of a returning caller,
-a user left alone past an exceeded address limit, and a Redis that forgot the script.
+Which requests count, and in what order, is in test_rate_limits.py; this file pins what the
+storage does: several limits at once, flask-limiter's key prefix and Retry-After format, a
+password and a database number in the URI, a Redis that restarts or turns read-only.
 """
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
 import redis
 
-from api.limits import RateLimits
-from errors import TooManyRequests
-from tests.procs import redis_server
+from app import create_app
+from tests.procs import RedisServer, ensure_installed, free_port, redis_server, stop, wait_for_port
 
 
 @pytest.fixture(scope="module")
@@ -22,181 +22,133 @@ def redis_srv(tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="module")
-def redis_url(redis_srv):
-    return redis_srv.url
-
-
 @pytest.fixture(params=["memory", "redis"])
-def storage(request, redis_url):
+def storage(request, redis_srv):
     if request.param == "redis":
-        redis.Redis.from_url(redis_url).flushall()
-        return redis_url
+        redis.Redis.from_url(redis_srv.url).flushall()
+        return redis_srv.url
     return "memory://"
 
 
-def limits(storage: str, per_ip: str = "100/minute", per_user: str = "100/minute", **options) -> RateLimits:
-    return RateLimits(per_ip, per_user, {"RATELIMIT_STORAGE_URI": storage, **options})
+@pytest.fixture
+def service(env, bearer):
+    """``service(storage, **settings)``: a function that sends one request as ``who`` and returns it."""
+    def build(storage: str, **settings):
+        client = create_app({"ENV": {**env, "RATELIMIT_STORAGE_URI": storage, **settings}}).test_client()
+
+        def send(who: str = "alice", path: str = "/rtm/bob/", address: str = "192.0.2.1"):
+            return client.get(path, headers=bearer(who), environ_base={"REMOTE_ADDR": address})
+        send.client = client
+        return send
+    return build
 
 
-def refused(call) -> dict | None:
-    """The 429's headers, or None when the call was let through."""
-    try:
-        call()
-    except TooManyRequests as e:
-        return e.headers
-    return None
+def limit_of(response) -> tuple[str, str]:
+    return response.headers["X-RateLimit-Limit"], response.headers["X-RateLimit-Remaining"]
 
 
-def test_several_limits_count_together_and_the_one_exceeded_is_reported(storage):
-    counter = limits(storage, per_user="3/minute; 2/hour")
-    first = dict(counter.per_user_hit("alice"))
-    assert (first["X-RateLimit-Limit"], first["X-RateLimit-Remaining"]) == ("2", "1")  # the tighter
-    assert refused(lambda: counter.per_user_hit("alice")) is None
-    headers = refused(lambda: counter.per_user_hit("alice"))
-    assert headers["X-RateLimit-Limit"] == "2" and headers["X-RateLimit-Remaining"] == "0"
-    assert 3500 < int(headers["Retry-After"]) <= 3600
-    assert time.time() < int(headers["X-RateLimit-Reset"]) <= time.time() + 3601
+def test_several_limits_count_together_and_the_one_exceeded_is_reported(service, storage):
+    send = service(storage, RATE_LIMIT_PER_USER="3/minute; 2/hour")
+    assert limit_of(send()) == ("3", "2")  # the shortest window's
+    assert send().status_code == 200
+    refused = send()
+    assert refused.status_code == 429 and limit_of(refused) == ("2", "0")  # the one exceeded
+    assert 3500 < int(refused.headers["Retry-After"]) <= 3600
+    assert time.time() < int(refused.headers["X-RateLimit-Reset"]) <= time.time() + 3601
 
 
-def test_both_at_once_counts_the_user_only_below_the_address_limit(storage):
-    counter = limits(storage, per_ip="2/minute", per_user="5/minute")
-    assert dict(counter.both_hit("192.0.2.1", "alice"))["X-RateLimit-Remaining"] == "4"  # the user's
-    counter.both_hit("192.0.2.1", "alice")
-    headers = refused(lambda: counter.both_hit("192.0.2.1", "alice"))
-    assert headers["X-RateLimit-Limit"] == "2"  # the address's limit, not alice's
-    # alice was counted twice, not three times: from another address she has 3 left, then none.
-    assert dict(counter.both_hit("192.0.2.2", "alice"))["X-RateLimit-Remaining"] == "2"
+def test_past_an_exceeded_address_limit_no_caller_is_counted(service, storage):
+    send = service(storage, RATE_LIMIT_PER_IP="2/minute", RATE_LIMIT_PER_USER="5/minute")
+    assert limit_of(send()) == ("5", "4")  # the caller's, counted after the address's
+    send()
+    refused = send()
+    assert refused.status_code == 429 and refused.headers["X-RateLimit-Limit"] == "2"  # the address's
+    # alice was counted twice, not three times: from another address she has 2 left after this one
+    assert limit_of(send(address="192.0.2.2")) == ("5", "2")
 
 
-def test_both_at_once_is_one_round_trip_on_redis(redis_url):
-    client = redis.Redis.from_url(redis_url)
+def test_key_prefix_and_http_date_retry_after(service, redis_srv):
+    client = redis.Redis.from_url(redis_srv.url)
     client.flushall()
-    counter = limits(redis_url)
-    counter.both_hit("192.0.2.1", "alice")  # loads the script
-    client.config_resetstat()
-    for _ in range(5):
-        counter.both_hit("192.0.2.1", "alice")
-    calls = {name: stats["calls"] for name, stats in client.info("commandstats").items()
-             if name in ("cmdstat_evalsha", "cmdstat_eval")}
-    assert calls == {"cmdstat_evalsha": 5}
-    assert 0 < client.pttl(next(iter(client.scan_iter("LIMITS:LIMITER/*user*")))) <= 60_000
+    send = service(redis_srv.url, RATE_LIMIT_PER_IP="1/minute", RATELIMIT_KEY_PREFIX="tokens",
+                   RATELIMIT_HEADER_RETRY_AFTER_VALUE="http-date")
+    assert send(path="/ping").status_code == 200
+    assert [k.decode() for k in client.scan_iter("*")] == ["LIMITS:LIMITER/tokens/192.0.2.1/ip/1/1/minute"]
+    refused = send(path="/ping")
+    assert refused.status_code == 429 and refused.headers["Retry-After"].endswith(" GMT")
 
 
-def test_a_redis_that_forgot_the_script_is_sent_it_again(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    counter = limits(redis_url, per_user="3/minute")
-    client.flushall()
-    counter.per_user_hit("bob")
-    client.script_flush()  # what a Redis restart does
-    assert dict(counter.per_user_hit("bob"))["X-RateLimit-Remaining"] == "1"
-    assert not counter.degraded
-
-
-def test_key_prefix_and_http_date_retry_after(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    client.flushall()
-    counter = limits(redis_url, per_ip="1/minute", RATELIMIT_KEY_PREFIX="tokens",
-                     RATELIMIT_HEADER_RETRY_AFTER_VALUE="http-date")
-    counter.per_ip_hit("192.0.2.9")
-    assert [k.decode() for k in client.scan_iter("*")] == ["LIMITS:LIMITER/tokens/ip/192.0.2.9/1/1/minute"]
-    assert refused(lambda: counter.per_ip_hit("192.0.2.9"))["Retry-After"].endswith(" GMT")
-
-
-def test_a_redis_with_a_password_and_a_database_number(tmp_path):
-    import subprocess
-
-    from tests.procs import ensure_installed, free_port, stop, wait_for_port
-
+def test_a_redis_with_a_password_and_a_database_number(service, tmp_path):
     port = free_port()
     proc = subprocess.Popen([ensure_installed("redis-server", "redis-server"), "--bind", "127.0.0.1",
                              "--port", str(port), "--save", "", "--requirepass", "s3cret p@ss",
                              "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for_port(port, proc=proc)
-        counter = limits(f"redis://:s3cret%20p%40ss@127.0.0.1:{port}/3", per_user="2/minute")
-        counter.per_user_hit("carol")
+        send = service(f"redis://:s3cret%20p%40ss@127.0.0.1:{port}/3", RATE_LIMIT_PER_USER="2/minute")
+        assert [send("carol").status_code for _ in range(3)] == [200, 200, 429]
         client = redis.Redis(port=port, password="s3cret p@ss", db=3)
-        assert [k.decode() for k in client.scan_iter("*")] == ["LIMITS:LIMITER//user/carol/2/1/minute"]
-        assert refused(lambda: counter.per_user_hit("carol")) is None
-        assert refused(lambda: counter.per_user_hit("carol"))["X-RateLimit-Limit"] == "2"
-        wrong = limits(f"redis://:wrong@127.0.0.1:{port}/3", RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=False)
-        with pytest.raises(redis.RedisError):
-            wrong.per_user_hit("carol")
+        assert "LIMITS:LIMITER/https://idp.test/|carol/user/2/1/minute" in {k.decode() for k in client.scan_iter("*")}
+        assert send.client.get("/healthz").json["rate_limit_storage"] == "ok"
+        wrong = service(f"redis://:wrong@127.0.0.1:{port}/3", RATE_LIMIT_PER_USER="2/minute")
+        assert [wrong("carol").status_code for _ in range(3)] == [200, 200, 429]  # in memory, no 5xx
+        assert wrong.client.get("/healthz").json["rate_limit_storage"] == "degraded"
     finally:
         stop(proc)
 
 
-def test_headers_off_means_none_even_on_a_429(storage):
-    counter = limits(storage, per_ip="1/minute", RATELIMIT_HEADERS_ENABLED=False)
-    assert counter.per_ip_hit("192.0.2.7") == []
-    assert refused(lambda: counter.per_ip_hit("192.0.2.7")) == {}
+def test_headers_off_means_none_even_on_a_429(service, storage):
+    send = service(storage, RATE_LIMIT_PER_IP="1/minute", RATELIMIT_HEADERS_ENABLED="false")
+    assert "X-RateLimit-Limit" not in send(path="/ping").headers
+    refused = send(path="/ping")
+    assert refused.status_code == 429
+    assert not {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"} & set(refused.headers.keys())
 
 
-def test_a_restarted_redis_is_used_again_at_once(redis_srv):
-    counter = limits(redis_srv.url, per_user="5/minute")
+def test_a_restarted_redis_is_used_again_at_once(service, redis_srv):
+    send = service(redis_srv.url, RATE_LIMIT_PER_USER="5/minute")
     for _ in range(3):
-        counter.per_user_hit("erin")  # leaves idle connections behind
+        send("erin")  # leaves idle connections behind
     redis_srv.kill()
     redis_srv.start()  # empty, on the same port: every idle connection is dead
-    assert dict(counter.per_user_hit("erin"))["X-RateLimit-Remaining"] == "4"  # counted anew, in Redis
-    assert not counter.degraded
+    assert limit_of(send("erin")) == ("5", "4")  # counted anew, in Redis (redis-py retries a dead connection)
+    assert send.client.get("/healthz").json["rate_limit_storage"] == "ok"
 
 
-def test_a_redis_that_answers_ping_but_refuses_writes_stays_degraded(redis_srv, caplog):
-    import logging
-
+def test_a_read_only_redis_never_fails_a_request(service, redis_srv):
     client = redis.Redis.from_url(redis_srv.url)
     client.flushall()
-    counter = limits(redis_srv.url, per_user="100/minute")
-    logger = logging.getLogger("agora_token_server")
-    logger.addHandler(caplog.handler)
+    send = service(redis_srv.url, RATE_LIMIT_PER_USER="100/minute")
+    assert send("frank").status_code == 200
+    client.replicaof("127.0.0.1", 1)  # a replica: READONLY to writes, PING still answers
     try:
-        counter.per_user_hit("frank")
-        client.replicaof("127.0.0.1", 1)  # a replica: READONLY to writes, PING still answers
-        try:
-            counter.per_user_hit("frank")  # fails over to memory
-            assert counter.degraded
-            time.sleep(1.1)
-            counter.per_user_hit("frank")  # the probe: the script is refused again
-            assert counter.degraded
-        finally:
-            client.replicaof("no", "one")
-        time.sleep(2.1)
-        counter.per_user_hit("frank")  # the next probe succeeds
-        assert not counter.degraded
+        assert [send("frank").status_code for _ in range(5)] == [200] * 5  # counted in memory
+        assert send.client.get("/healthz").json["rate_limit_storage"] == "degraded"
     finally:
-        logger.removeHandler(caplog.handler)
-    # (once each: the records may also reach caplog through the root logger)
-    messages = [r.getMessage() for r in {id(r): r for r in caplog.records}.values()]
-    assert sum("unreachable" in m for m in messages) == 1 and sum("storage is back" in m for m in messages) == 1
+        client.replicaof("no", "one")
 
 
-def test_requests_failing_together_do_not_push_the_first_probe_back(tmp_path):
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    from tests.procs import RedisServer, free_port
-
-    server = RedisServer(tmp_path, port=free_port())  # not started: refused
-    counter = limits(server.url, per_user="5/minute")
-    counter.per_user_hit("gina")  # the first failure: memory from now on, a probe in 1 s
-    for _ in range(8):  # requests that were on their way to Redis when it went
-        counter._storage_failed(RedisConnectionError("refused"), probe=False)
+def test_a_storage_that_comes_back_is_used_again(service, tmp_path):
+    server = RedisServer(tmp_path, port=free_port())  # not started yet: refused
+    send = service(server.url, RATE_LIMIT_PER_USER="50/minute")
+    assert send("gina").status_code == 200
+    assert send.client.get("/healthz").json["rate_limit_storage"] == "degraded"
     server.start()
     try:
-        time.sleep(1.1)
-        counter.per_user_hit("gina")  # the probe, on time
-        assert not counter.degraded
+        deadline = time.monotonic() + 10  # flask-limiter tries the storage again after 1, 2, 4 … s
+        while send.client.get("/healthz").json["rate_limit_storage"] == "degraded":
+            assert time.monotonic() < deadline, "the storage was not tried again"
+            send("gina")
+            time.sleep(0.2)
+        assert redis.Redis.from_url(server.url).dbsize() > 0  # counting in Redis again
     finally:
         server.kill()
 
 
-@pytest.mark.parametrize("strategy", ["fixed-window", "moving-window"])
-def test_a_caller_name_utf8_cannot_hold_is_counted_like_any_other(storage, strategy):
-    counter = limits(storage, per_user="2/minute", RATELIMIT_STRATEGY=strategy,
-                     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=False)  # a storage error would raise
-    who = "https://idp.test/|ops-\ud800"  # a lone surrogate: legal in a JWT's JSON
-    assert dict(counter.per_user_hit(who))["X-RateLimit-Remaining"] == "1"
-    counter.per_user_hit(who)
-    assert refused(lambda: counter.per_user_hit(who))["X-RateLimit-Limit"] == "2"
-    assert dict(counter.per_user_hit(who + "x"))["X-RateLimit-Remaining"] == "1"  # a bucket of its own
+@pytest.mark.parametrize("strategy", ["fixed-window", "moving-window", "sliding-window-counter"])
+def test_a_caller_name_utf8_cannot_hold_is_counted_like_any_other(service, storage, strategy):
+    send = service(storage, RATE_LIMIT_PER_USER="2/minute", RATELIMIT_STRATEGY=strategy,
+                   RATELIMIT_IN_MEMORY_FALLBACK_ENABLED="false")  # a storage error would be a 500
+    who = "ops-\ud800"  # a lone surrogate: legal in a JWT's JSON
+    assert [send(who).status_code for _ in range(3)] == [200, 200, 429]
+    assert send(who + "x").status_code == 200  # a bucket of its own

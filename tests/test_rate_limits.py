@@ -182,7 +182,10 @@ def test_storage_options_default_to_short_timeouts(env):
     env.update(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
                RATELIMIT_STORAGE_OPTIONS='{"socket_timeout": 0.1}')
     app = create_app({"ENV": env})
-    assert app.extensions["rate_limits"].storage_options == {"socket_timeout": 0.1, "socket_connect_timeout": 0.3}
+    assert app.config["RATELIMIT_STORAGE_OPTIONS"] == {"socket_timeout": 0.1, "socket_connect_timeout": 0.3}
+    storage = app.extensions["rate_limits"].limiter.storage
+    pool_options = storage.storage.connection_pool.connection_kwargs  # what redis-py connects with
+    assert (pool_options["socket_timeout"], pool_options["socket_connect_timeout"]) == (0.1, 0.3)
 
 
 @pytest.mark.parametrize("settings, warned", [
@@ -210,3 +213,29 @@ def test_bad_rate_limit_settings_refuse_to_start(env, name, value):
     env[name] = value
     with pytest.raises(ConfigError, match=name):
         create_app({"ENV": env})
+
+
+def test_ipv6_clients_are_counted_per_64_by_default(limited):
+    client = limited(RATE_LIMIT_PER_IP="2/minute")
+
+    def ping(address):
+        return client.get("/ping", environ_base={"REMOTE_ADDR": address}).status_code
+    # one host with a /64 holds 2^64 addresses: they share one bucket
+    assert [ping("2001:db8::1"), ping("2001:db8::ffff:2"), ping("2001:db8::3")] == [200, 200, 429]
+    assert ping("2001:db8:0:1::1") == 200  # the next /64 is someone else
+    # an IPv4 client seen through an IPv6 socket is that IPv4 client
+    assert [ping("192.0.2.8"), ping("::ffff:192.0.2.8"), ping("192.0.2.8")] == [200, 200, 429]
+
+
+@pytest.mark.parametrize("prefix, shared", [("128", False), ("48", True)])
+def test_the_ipv6_prefix_is_a_setting(limited, prefix, shared):
+    client = limited(RATE_LIMIT_PER_IP="1/minute", RATE_LIMIT_IPV6_PREFIX=prefix)
+    first = client.get("/ping", environ_base={"REMOTE_ADDR": "2001:db8:0:0::1"}).status_code
+    other = client.get("/ping", environ_base={"REMOTE_ADDR": "2001:db8:0:ff::1"}).status_code
+    assert (first, other) == (200, 429 if shared else 200)
+
+
+@pytest.mark.parametrize("value", ["16", "129", "sixty-four"])
+def test_a_bad_ipv6_prefix_refuses_to_start(env, value):
+    with pytest.raises(ConfigError, match="RATE_LIMIT_IPV6_PREFIX"):
+        create_app({"ENV": {**env, "RATE_LIMIT_IPV6_PREFIX": value}})

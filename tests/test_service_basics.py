@@ -53,10 +53,15 @@ def test_cors_allowlist(env, bearer):
     assert "Origin" in bad.headers["Vary"]
 
 
-def test_request_id_echoed_or_generated(client):
-    assert client.get("/ping", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
-    generated = client.get("/ping", headers={"X-Request-Id": "bad id with spaces"}).headers["X-Request-Id"]
-    assert generated != "bad id with spaces" and len(generated) == 16
+@pytest.mark.parametrize("given", ["0f9c2a4e-8b1d-4c3e-9a7f-2d6b5e1c0a93", "abc-1234", "A_b.c-" + "9" * 58])
+def test_a_request_id_that_looks_like_one_is_echoed(client, given):
+    assert client.get("/ping", headers={"X-Request-Id": given}).headers["X-Request-Id"] == given
+
+
+@pytest.mark.parametrize("given", ["bad id with spaces", "abc-123", "x" * 65, "id\u2028x", "a/b/c/d/e", "\"quoted\""])
+def test_any_other_request_id_is_replaced_by_our_own(client, given):
+    generated = client.get("/ping", headers={"X-Request-Id": given}).headers["X-Request-Id"]
+    assert generated != given and len(generated) == 16 and int(generated, 16) >= 0
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -119,9 +124,34 @@ def test_logs_carry_no_secrets(client, bearer, logs):
     assert audits[0]["subject"] == "ops-user" and audits[0]["role"] == "publisher"
 
 
-def test_the_certificate_is_in_no_repr(app):
-    front = app.extensions["front"]
-    assert APP_CERTIFICATE not in repr(front.service) and APP_CERTIFICATE not in repr(app.extensions["settings"])
+def _reachable(root, depth: int = 3):
+    """``root`` and what its attributes, items and values hold, ``depth`` levels down: what an
+    error reporter that captures frame locals would print."""
+    seen, level = {}, [root]
+    for _ in range(depth + 1):
+        following = []
+        for obj in level:
+            if id(obj) in seen or isinstance(obj, (str, bytes, int, float, type(None))):
+                continue
+            seen[id(obj)] = obj
+            if isinstance(obj, dict):
+                following += [*obj.keys(), *obj.values()]
+            elif isinstance(obj, (list, tuple, set, frozenset)):
+                following += list(obj)
+            following += list(getattr(obj, "__dict__", {}).values())
+            following += [getattr(obj, name, None) for name in getattr(type(obj), "__slots__", ())]
+        level = following
+    return list(seen.values())
+
+
+def test_no_secret_is_in_any_repr_on_the_request_path(app):
+    secrets = (APP_CERTIFICATE, JWT_SECRET, repr(JWT_SECRET.encode()))
+    assert not any(secret in repr(app.config) for secret in secrets)
+    holders = _reachable({"extensions": app.extensions, "config": app.config})
+    assert holders
+    for obj in holders:
+        text = repr(obj) + str(obj)
+        assert not any(secret in text for secret in secrets), type(obj)
 
 
 def test_a_log_stream_that_fails_fails_no_request(client, bearer, monkeypatch):
@@ -137,3 +167,24 @@ def test_a_log_stream_that_fails_fails_no_request(client, bearer, monkeypatch):
         assert client.get("/nope").status_code == 404
     finally:
         os.close(write_end)
+
+
+def test_unicode_line_breaks_from_a_client_never_split_a_log_line(client, bearer, monkeypatch, tmp_path):
+    import os
+
+    from api import observability
+
+    breaks = "\u2028\u2029\u0085"
+    log = tmp_path / "log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT)
+    monkeypatch.setattr(observability._handler[0], "fd", fd)
+    try:
+        client.get(f"/nope{breaks}")
+        client.get("/rtm/bob/", headers=bearer(f"eve{breaks}"))
+    finally:
+        os.close(fd)
+    out = log.read_text(encoding="utf-8")
+    assert out and not any(ch in out for ch in breaks)
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert f"/nope{breaks}" in [line.get("path") for line in lines]
+    assert f"eve{breaks}" in [line.get("subject") for line in lines]

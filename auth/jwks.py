@@ -18,7 +18,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -47,17 +47,21 @@ USER_AGENT = "agora-token-server"  # urllib's default agent is refused by some C
 class SigningKey:
     """A verification key and the algorithms (a subset of ``JWT_ALGORITHMS``) it may verify."""
 
-    key: Any  # a cryptography public key, or the HMAC secret as bytes
+    key: Any = field(repr=False)  # a cryptography public key, or the HMAC secret (never shown)
     algorithms: tuple[str, ...]
     kid: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
-class _KeySet:
+class KeySet:
+    """One good fetch of the JWKS: its usable keys, and until when they are fresh."""
+
     keys: tuple[SigningKey, ...]
     by_kid: Mapping[str, SigningKey]
     fingerprint: frozenset[str]
-    fetched_at: float
+    fetched_at: float  # time.monotonic()
+    fresh_until: float  # time.monotonic(); a lookup after this refetches
+    generation: int  # the JWKSCache generation these keys belong to
 
 
 def usable_key(jwk: Any, algorithms: Iterable[str]) -> SigningKey | None:
@@ -99,7 +103,8 @@ class JWKSCache:
     An unknown ``kid`` refetches at once unless a fetch was attempted less than ``cooldown``
     seconds ago. When fetches fail, the last good keys stay usable until ``stale_ttl`` after
     that fetch; with none, lookups raise ``ServiceUnavailable``. ``generation`` changes
-    whenever the set of usable keys does, so callers can drop results verified by a removed key.
+    whenever the set of usable keys does; ``key_for`` also answers the ``KeySet`` a key came
+    from, so a caller can keep a result only while that key set is fresh and current.
     """
 
     def __init__(
@@ -123,17 +128,18 @@ class JWKSCache:
         self._timeout = timeout
         self._retry_after = {"Retry-After": str(max(1, math.ceil(cooldown)))}
         self._lock = threading.Lock()  # held only by the thread fetching
-        self._keyset: _KeySet | None = None
+        self._keyset: KeySet | None = None
         self._attempts = 0
         self._attempted_at = -math.inf  # when the last fetch attempt ended, good or bad
         self.generation = 0
 
-    def key_for(self, kid: str | None) -> SigningKey:
-        """The key a token names by ``kid`` (or the only key, for a token without one)."""
+    def key_for(self, kid: str | None) -> tuple[SigningKey, KeySet]:
+        """The key a token names by ``kid`` (or the only key, for a token without one), and the
+        key set it belongs to (which may be stale, while fetches fail)."""
         seen = self._attempts
         keyset = self._keyset
         now = time.monotonic()
-        if keyset is None or now - keyset.fetched_at >= self._fresh_for:
+        if keyset is None or now >= keyset.fresh_until:
             # Cold or due: one thread fetches; with stale keys at hand, the others don't wait.
             if now - self._attempted_at >= self._cooldown:
                 self._refresh(seen, wait=not self._usable(keyset, now))
@@ -150,19 +156,19 @@ class JWKSCache:
                 keyset = self._keyset
         return self._find(keyset, kid)
 
-    def _usable(self, keyset: _KeySet | None, now: float) -> bool:
+    def _usable(self, keyset: KeySet | None, now: float) -> bool:
         return keyset is not None and now - keyset.fetched_at < self._usable_for
 
     @staticmethod
-    def _find(keyset: _KeySet, kid: str | None) -> SigningKey:
+    def _find(keyset: KeySet, kid: str | None) -> tuple[SigningKey, KeySet]:
         if kid is None:
             if len(keyset.keys) == 1:
-                return keyset.keys[0]
+                return keyset.keys[0], keyset
             raise Unauthorized("token has no key id (kid) and the JWKS has several keys")
         key = keyset.by_kid.get(kid)
         if key is None:
             raise Unauthorized("token key id (kid) is not in the JWKS")
-        return key
+        return key, keyset
 
     def _refresh(self, seen: int, *, wait: bool) -> None:
         """Fetch once, unless another thread fetched since ``seen`` or the cooldown holds."""
@@ -181,15 +187,15 @@ class JWKSCache:
             # Garbage counts as an outage: keep the keys we have.
             log.warning("JWKS fetch from %s failed: %s", self.url, e)
         else:
-            if self._keyset is None or keyset.fingerprint != self._keyset.fingerprint:
-                self.generation += 1
+            if keyset.generation != self.generation:
+                self.generation = keyset.generation
                 log.info("JWKS from %s: %d usable key(s)", self.url, len(keyset.keys))
             self._keyset = keyset
         finally:
             self._attempted_at = time.monotonic()
             self._attempts += 1
 
-    def _parse(self, data: Any) -> _KeySet:
+    def _parse(self, data: Any) -> KeySet:
         jwks = data.get("keys") if isinstance(data, dict) else None
         if not isinstance(jwks, list):
             raise ValueError("the response has no 'keys' list")
@@ -205,4 +211,7 @@ class JWKSCache:
         for key in keys:
             if key.kid is not None:
                 by_kid.setdefault(key.kid, key)
-        return _KeySet(tuple(keys), by_kid, frozenset(fingerprint), time.monotonic())
+        changed = self._keyset is None or fingerprint != self._keyset.fingerprint
+        fetched_at = time.monotonic()
+        return KeySet(tuple(keys), by_kid, frozenset(fingerprint), fetched_at,
+                      fetched_at + self._fresh_for, self.generation + changed)

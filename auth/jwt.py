@@ -4,7 +4,9 @@ The key always comes from configuration (``JWT_SECRET``, ``JWT_PUBLIC_KEY`` or `
 never from the token: ``jku``, ``x5u``, ``jwk`` and ``x5c`` headers are ignored, and any ``crit``
 header is refused. ``JWTVerifier.from_settings`` checks the configuration once at start-up and
 raises ``ConfigError`` naming the setting; ``verify`` raises only ``Unauthorized`` (401) or
-``ServiceUnavailable`` (503, cold JWKS cache and endpoint down).
+``ServiceUnavailable`` (503, cold JWKS cache and endpoint down). A verified token is remembered
+until its ``exp`` (+ leeway) and, with a JWKS, no longer than the key set it was verified
+against is fresh and current.
 """
 from __future__ import annotations
 
@@ -21,10 +23,7 @@ import jwt
 from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 from jwt.utils import base64url_decode
 
-from auth.jwks import (
-    JWKSCache,
-    SigningKey,
-)
+from auth.jwks import JWKSCache, SigningKey
 from auth.keys import jwks_cache, public_key, secret_key
 from auth.models import Identity
 from config.settings import (
@@ -65,31 +64,21 @@ def bearer_token(header_value: str | None) -> str:
     return credentials
 
 
-class _ClaimTypeError(jwt.InvalidTokenError):
-    """A registered claim of the wrong type; the message is ours and safe to show."""
-
-
-class _StrictJWT(jwt.PyJWT):
-    """pyjwt, plus type checks on the registered claims (pyjwt accepts ``"exp": "123"``).
-
-    ``_decode_payload`` is pyjwt's documented hook; it runs after the signature check.
-    """
-
-    def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
-        payload = super()._decode_payload(decoded)
-        for name in ("exp", "nbf", "iat"):
-            if name in payload and not _is_number(payload[name]):
-                raise _ClaimTypeError(f"token {name} claim must be a number of seconds")
-        if "sub" in payload and not (isinstance(payload["sub"], str) and payload["sub"]):
-            raise _ClaimTypeError("token sub claim must be a non-empty string")
-        if "iss" in payload and not isinstance(payload["iss"], str):
-            raise _ClaimTypeError("token iss claim must be a string")
-        aud = payload.get("aud")
-        if "aud" in payload and not (
-            isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
-        ):
-            raise _ClaimTypeError("token aud claim must be a string or a list of strings")
-        return payload
+def _check_claim_types(payload: dict[str, Any]) -> None:
+    """Refuse registered claims of the wrong type, which pyjwt lets through or reports vaguely:
+    it reads ``exp``/``nbf``/``iat`` with ``int()``, so ``"exp": "123"`` and ``true`` pass."""
+    for name in ("exp", "nbf", "iat"):
+        if name in payload and not _is_number(payload[name]):
+            raise Unauthorized(f"token {name} claim must be a number of seconds")
+    if "sub" in payload and not (isinstance(payload["sub"], str) and payload["sub"]):
+        raise Unauthorized("token sub claim must be a non-empty string")
+    if "iss" in payload and not isinstance(payload["iss"], str):
+        raise Unauthorized("token iss claim must be a string")
+    aud = payload.get("aud")
+    if "aud" in payload and not (
+        isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
+    ):
+        raise Unauthorized("token aud claim must be a string or a list of strings")
 
 
 def _is_number(value: Any) -> bool:
@@ -97,7 +86,12 @@ def _is_number(value: Any) -> bool:
 
 
 class _VerifiedTokens:
-    """An LRU of verified tokens, each answered until its ``exp`` (+ leeway) passes."""
+    """An LRU of verified tokens, each answered until its deadline while its key set is current.
+
+    The deadline is the token's ``exp`` (+ leeway), or sooner the time its JWKS key set is due
+    for a refresh; after it the token is verified again (which refreshes the key set), so a
+    cached answer never outlives the key that signed it.
+    """
 
     def __init__(self, maxsize: int):
         self._maxsize = maxsize
@@ -109,16 +103,16 @@ class _VerifiedTokens:
             entry = self._entries.get(token)
             if entry is None:
                 return None
-            identity, valid_until, verified_in = entry
-            if now >= valid_until or verified_in != generation:
+            identity, until, verified_in = entry
+            if now >= until or verified_in != generation:
                 del self._entries[token]
                 return None
             self._entries.move_to_end(token)
             return identity
 
-    def put(self, token: str, identity: Identity, valid_until: float, generation: int) -> None:
+    def put(self, token: str, identity: Identity, until: float, generation: int) -> None:
         with self._lock:
-            self._entries[token] = (identity, valid_until, generation)
+            self._entries[token] = (identity, until, generation)
             self._entries.move_to_end(token)
             while len(self._entries) > self._maxsize:
                 self._entries.popitem(last=False)
@@ -127,8 +121,9 @@ class _VerifiedTokens:
 class JWTVerifier:
     """Verifies bearer JWTs against one configured key source; build it with ``from_settings``.
 
-    Tokens already verified are answered from a bounded LRU until their ``exp`` (+ leeway), or
-    until the JWKS's usable keys change; thread-safe.
+    Tokens already verified are answered from a bounded LRU until their ``exp`` (+ leeway); with
+    a JWKS, only while the key set they were verified against is fresh (``JWT_JWKS_CACHE_TTL``)
+    and still the current one. Thread-safe.
     """
 
     def __init__(
@@ -150,7 +145,7 @@ class JWTVerifier:
         self._audience = list(audience) or None
         self._leeway = leeway
         require = ["exp", "sub"] + ["iss"] * bool(issuer) + ["aud"] * bool(audience)
-        self._jwt = _StrictJWT(options={
+        self._jwt = jwt.PyJWT(options={
             "require": require,
             "verify_iss": bool(issuer),
             "verify_aud": bool(audience),  # unset: accept whatever aud the IdP puts in
@@ -189,7 +184,8 @@ class JWTVerifier:
     def verified_before(self, token: str) -> Identity | None:
         """The identity of a token this verifier accepted before and still would, else None.
 
-        No signature is checked: a token that is not in the cache is simply not known here.
+        No signature is checked: a token that is not in the cache is simply not known here, nor
+        is one whose JWKS key set is due for a refresh (``verify`` refreshes and checks again).
         """
         generation = self._jwks.generation if self._jwks is not None else 0
         return self._verified.get(token, time.time(), generation)
@@ -205,7 +201,7 @@ class JWTVerifier:
         identity = self._verified.get(token, now, generation)
         if identity is not None:
             return identity
-        header = _header(token)
+        header = _segment(token, 0)
         if "crit" in header:
             raise Unauthorized("token has critical header extensions (crit); none are supported")
         alg, kid = header.get("alg"), header.get("kid")
@@ -213,32 +209,40 @@ class JWTVerifier:
             raise Unauthorized("token algorithm is not accepted")
         if kid is not None and not isinstance(kid, str):
             raise Unauthorized("token kid header must be a string")
-        key = self._key if self._key is not None else self._jwks.key_for(kid)
+        # Claim types first, on the payload as sent (pyjwt would judge "exp": true as a time).
+        # This only ever refuses; the identity comes from the claims pyjwt verifies below.
+        _check_claim_types(_segment(token, 1))
+        if self._key is not None:
+            key, until = self._key, math.inf
+        else:
+            key, keyset = self._jwks.key_for(kid)
+            generation = keyset.generation
+            # When the key set is due, as wall-clock time like exp: a hit compares one number.
+            until = now + (keyset.fresh_until - time.monotonic())
         if alg not in key.algorithms:
             raise Unauthorized("token algorithm does not fit its key")
         try:
             claims = self._jwt.decode(token, key.key, algorithms=key.algorithms,
                                       audience=self._audience, issuer=self._issuer,
                                       leeway=self._leeway)
-        except _ClaimTypeError as e:
-            raise Unauthorized(str(e)) from e
         except jwt.MissingRequiredClaimError as e:
             raise Unauthorized(f"token has no {e.claim} claim") from e
         except jwt.PyJWTError as e:
             raise Unauthorized(_MESSAGES.get(type(e), "token is invalid")) from e
         identity = Identity(subject=claims["sub"], issuer=claims.get("iss") or "", claims=claims)
-        self._verified.put(token, identity, claims["exp"] + self._leeway, generation)
+        self._verified.put(token, identity, min(claims["exp"] + self._leeway, until), generation)
         return identity
 
 
-def _header(token: str) -> dict[str, Any]:
-    """The JOSE header, read only to pick the key; pyjwt parses the whole token strictly later."""
+def _segment(token: str, index: int) -> dict[str, Any]:
+    """The JOSE header (0) or the claims (1) as sent, read only to pick the key and to refuse
+    early; pyjwt parses and verifies the whole token strictly later."""
     if not token.isascii() or token.count(".") != 2:
         raise Unauthorized("token is malformed")
     try:
-        header = json.loads(base64url_decode(token[:token.index(".")]))
+        value = json.loads(base64url_decode(token.split(".")[index]))
     except (ValueError, RecursionError) as e:  # binascii.Error and JSONDecodeError are ValueErrors
         raise Unauthorized("token is malformed") from e
-    if not isinstance(header, dict):
+    if not isinstance(value, dict):
         raise Unauthorized("token is malformed")
-    return header
+    return value

@@ -56,9 +56,21 @@ def _algorithms(configured: Sequence[str], source: str, fits: Sequence[str]) -> 
     return tuple(algorithms) or (fits[0],)
 
 
+class SecretBytes(bytes):
+    """Key bytes that never show in a repr, str or f-string (a log line, a traceback, a debugger);
+    pyjwt and ``hmac`` take them as the bytes they are."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<secret, {len(self)} bytes>"
+
+    __str__ = __repr__
+
+
 def secret_key(secret: str, configured: Sequence[str]) -> SigningKey:
     algorithms = _algorithms(configured, JWT_SECRET, HMAC_ALGORITHMS)
-    raw = secret.encode("utf-8")
+    raw = SecretBytes(secret.encode("utf-8"))
     if len(raw) < MIN_SECRET_BYTES:
         raise ConfigError(f"{JWT_SECRET} must be at least {MIN_SECRET_BYTES} bytes")
     for alg in algorithms:

@@ -147,10 +147,15 @@ class Policy:
         return claim_text(claim_value(claims, self._subject_claim))
 
     def groups_of(self, claims: Mapping[str, Any]) -> frozenset[str]:
-        """The caller's groups: a list of strings or one space-separated string; none if absent."""
+        """The caller's groups: a list of strings or one space-separated string; none if absent.
+
+        A string is split on ASCII spaces only, as OAuth scope strings are (RFC 6749 §3.3):
+        ``str.split()`` would also cut at U+00A0 and other Unicode spaces, granting "ops" to a
+        group named "fans<U+00A0>ops".
+        """
         value = claim_value(claims, self._groups_claim)
         if isinstance(value, str):
-            return frozenset(value.split())
+            return frozenset(part for part in value.split(" ") if part)
         if isinstance(value, (list, tuple)):
             return frozenset(v for v in value if isinstance(v, str))
         return frozenset()
@@ -158,10 +163,14 @@ class Policy:
     def self_of(self, claims: Mapping[str, Any], subject: str | None) -> str | None:
         """What ``self`` stands for: the ``identity.uid`` claim if the token has it, else the subject.
 
-        A uid claim that is there but is not text or an integer makes ``self`` match nothing."""
+        Only a missing uid claim falls back to the subject. One that is present but is not a
+        non-empty string or an integer (null, "", an object, a list, a boolean) matches nothing:
+        ids compare as text, so a numeric subject ("42") standing in for it would pose as uid 42,
+        which may be another user's uid.
+        """
         if self._uid_claim is not None:
             value = claim_value(claims, self._uid_claim)
-            if value is not MISSING and value is not None:
+            if value is not MISSING:
                 return claim_text(value)
         return subject
 

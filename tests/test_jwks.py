@@ -133,6 +133,70 @@ def test_rotation_new_key_added_then_old_key_removed(family):
         assert "not in the JWKS" in refused(verifier, token(key(0), alg, "old"))
 
 
+def test_cached_token_does_not_outlive_its_removed_key(family):
+    """JWT_JWKS_CACHE_TTL=1, and no other token comes: once the key left the JWKS and the key
+    set is due, neither verify() nor verified_before() answers the token from the cache."""
+    alg, key = family
+    with JWKSServer(public_jwk(key(0), "old"), public_jwk(key(1), "new")) as server:
+        verifier = verifier_for(server, alg, jwt_jwks_cache_ttl=1.0)
+        old = token(key(0), alg, "old")
+        first = verifier.verify(old)
+        assert verifier.verify(old) is first and verifier.verified_before(old) is first
+
+        server.serve(public_jwk(key(1), "new"))
+        time.sleep(1.0)
+        assert verifier.verified_before(old) is None  # due: only verify() may refresh
+        assert server.hits == 1
+        unknown = refused(verifier, token(key(0), alg, "old"))  # never seen: an unknown key
+        assert refused(verifier, old) == unknown == "token key id (kid) is not in the JWKS"
+        assert server.hits == 2
+        assert verifier.verified_before(old) is None
+
+
+def test_cached_token_fails_when_its_kid_names_another_key(family):
+    alg, key = family
+    with JWKSServer(public_jwk(key(0), "a")) as server:
+        verifier = verifier_for(server, alg, jwt_jwks_cache_ttl=0.4)
+        tok = token(key(0), alg, "a")
+        verifier.verify(tok)
+        server.serve(public_jwk(key(1), "a"))  # same kid, another key
+        time.sleep(0.4)
+        assert "signature is invalid" in refused(verifier, tok)
+        assert verifier.verified_before(tok) is None
+
+
+def test_cached_token_is_answered_while_fresh_and_checked_again_when_due(family):
+    alg, key = family
+    with JWKSServer(public_jwk(key(0), "a")) as server:
+        verifier = verifier_for(server, alg, jwt_jwks_cache_ttl=0.4)
+        tok = token(key(0), alg, "a")
+        first = verifier.verify(tok)
+        for _ in range(100):
+            assert verifier.verify(tok) is first and verifier.verified_before(tok) is first
+        assert server.hits == 1
+
+        time.sleep(0.4)
+        assert verifier.verified_before(tok) is None
+        again = verifier.verify(tok)  # the key set is refetched, the token verified again
+        assert again is not first and again.subject == "user-1" and server.hits == 2
+        assert verifier.verified_before(tok) is again and verifier.verify(tok) is again
+
+
+def test_cached_token_is_not_answered_past_the_stale_ttl():
+    server = JWKSServer(public_jwk(rsa_key(0), "a")).start()
+    verifier = verifier_for(server, jwt_jwks_cache_ttl=0.2, jwt_jwks_stale_ttl=0.6,
+                            jwt_jwks_cooldown=0.1)
+    tok = token(rsa_key(0), "RS256", "a")
+    verifier.verify(tok)
+    fetched = time.monotonic()
+    server.stop()
+    time.sleep(0.25)
+    assert verifier.verify(tok).subject == "user-1"  # stale but known, as for any token
+    time.sleep(max(0.0, fetched + 0.65 - time.monotonic()))
+    assert verifier.verified_before(tok) is None
+    unavailable(verifier, tok)
+
+
 def test_endpoint_down_with_warm_cache_keeps_known_keys_for_the_stale_ttl(family):
     alg, key = family
     server = JWKSServer(public_jwk(key(0), "a")).start()

@@ -269,6 +269,55 @@ def test_odd_claim_values_never_grant_or_raise(odd):
     assert p.groups_of({"groups": odd}) == frozenset()
 
 
+@pytest.mark.parametrize("uid_claim", [None, "", {}, {"id": 42}, [], [42], True, False, 42.0],
+                         ids=repr)
+def test_present_but_unusable_uid_claim_makes_self_match_nothing(uid_claim):
+    """Only a missing uid claim falls back to the subject: a numeric subject would otherwise
+    stand for uid 42, which may be another user's."""
+    p = POLICIES["main"]
+    caller = Identity("42", "i", claims("42", groups=["hosts"], agora_uid=uid_claim))
+    assert p.self_of(caller.claims, "42") is None
+    assert p.decide(caller, rtc("live-1", uid=42)).refused == "uid"
+    assert p.decide(caller, rtc("live-1", uid="42")).refused == "uid"
+    assert p.decide(caller, rtm("42")).refused == "user"
+    assert p.decide(caller, chat("42")).refused == "user"
+    without = Identity("42", "i", claims("42", groups=["hosts"]))
+    assert p.decide(without, rtc("live-1", uid=42)).granted
+
+
+def test_uid_claim_null_at_a_dotted_path_matches_nothing():
+    p = policy("""
+        identity: {uid: agora.uid}
+        grants:
+          - when: authenticated
+            rtm: {users: [self], max_expire: 60}
+        """)
+    assert p.decide(Identity("42", "i", {"sub": "42", "agora": {"uid": None}}), rtm("42")).refused == "user"
+    assert p.decide(Identity("42", "i", {"sub": "42", "agora": {}}), rtm("42")).granted
+    assert p.decide(Identity("42", "i", {"sub": "42", "agora": {"uid": 7}}), rtm("7")).granted
+
+
+@pytest.mark.parametrize("groups, expected", [
+    ("hosts", {"hosts"}),
+    ("guests hosts", {"guests", "hosts"}),
+    ("  guests   hosts ", {"guests", "hosts"}),
+    ("", set()),
+    ("   ", set()),
+    ("fans\u00a0hosts", {"fans\u00a0hosts"}),  # no-break space
+    ("fans\u2003hosts", {"fans\u2003hosts"}),  # em space
+    ("fans\u3000hosts", {"fans\u3000hosts"}),  # ideographic space
+    ("fans\u2028hosts", {"fans\u2028hosts"}),  # line separator
+    ("fans\thosts", {"fans\thosts"}),
+    ("fans\nhosts", {"fans\nhosts"}),
+], ids=repr)
+def test_group_string_is_split_on_ascii_spaces_only(groups, expected):
+    """As OAuth scope strings are (RFC 6749 §3.3): other whitespace is part of a group's name."""
+    p = POLICIES["main"]
+    assert p.groups_of({"groups": groups}) == frozenset(expected)
+    granted = p.decide(Identity("alice", "i", claims(groups=groups)), rtc("live-1"))
+    assert granted.granted is ("hosts" in expected)
+
+
 # Glob semantics: the regex path (fixed patterns) and the template path (filled per request)
 # must both agree with fnmatch on an alphabet with no other special characters.
 @settings(max_examples=300, deadline=None)

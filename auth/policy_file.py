@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from config.settings import MAX_EXPIRE
-from tokens import Role
+from tokens import Role, TokenError, check_chat_user, check_rtm_user
 
 from .patterns import ChannelSet, IdSet, PatternError, claim_path
 from .policy import ChatGrant, Grant, Policy, PolicyError, RtcGrant, RtmGrant, When
@@ -110,7 +110,7 @@ class _Reader:
 
     def rtm(self, node: yaml.Node, where: str) -> RtmGrant:
         keys = self.mapping(node, where, ("users", "max_expire"), ("users", "max_expire"))
-        users = self.ids(keys["users"], f"{where}.users", False)
+        users = self.ids(keys["users"], f"{where}.users", False, check_rtm_user)
         return RtmGrant(users, self.max_expire(keys["max_expire"], where))
 
     def chat(self, node: yaml.Node, where: str) -> ChatGrant:
@@ -118,7 +118,8 @@ class _Reader:
         app = self.boolean(keys["app"], f"{where}.app") if "app" in keys else False
         if "users" not in keys and not app:
             raise self.error(node, f"{where} gives nothing: add users, or app: true")
-        users = self.ids(keys["users"], f"{where}.users", False) if "users" in keys else None
+        users = (self.ids(keys["users"], f"{where}.users", False, check_chat_user)
+                 if "users" in keys else None)
         return ChatGrant(users, app, self.max_expire(keys["max_expire"], where))
 
     # -- shapes and scalars -------------------------------------------------------------------
@@ -182,12 +183,30 @@ class _Reader:
             raise self.error(node, f"{where}: names must not be empty")
         return frozenset(names)
 
-    def ids(self, node: yaml.Node, where: str, uids: bool) -> IdSet:
+    def ids(self, node: yaml.Node, where: str, uids: bool,
+            rule: Callable[[str], str] | None = None) -> IdSet:
+        """A uids or users list; with ``rule`` (RTM, Chat), a literal id the rule refuses is an
+        error too: no request could ever match it."""
         entries = []
         for item in self.sequence(node, where):
             entries.append(self.value(item))
-            self.compile(item, where, IdSet, entries[-1:], uids=uids)
+            try:
+                one = IdSet(entries[-1:], uids=uids)
+            except PatternError as e:
+                self.literal(item, where, rule, entries[-1])  # the kind's own words, where it has them
+                raise self.error(item, f"{where}: {e}") from None
+            for text in one.texts:  # literals only: never self, any or a range
+                self.literal(item, where, rule, text)
         return IdSet(entries, uids=uids)
+
+    def literal(self, node: yaml.Node, where: str, rule: Callable[[str], str] | None, value: Any) -> None:
+        """Refuse a literal id that breaks ``rule`` (the error names the rule)."""
+        if rule is None or isinstance(value, bool) or not isinstance(value, (str, int)):
+            return
+        try:
+            rule(str(value))
+        except TokenError as e:
+            raise self.error(node, f"{where}: {e} (no request could match it)") from None
 
     def boolean(self, node: yaml.Node, where: str) -> bool:
         value = self.value(node)

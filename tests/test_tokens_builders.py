@@ -160,7 +160,7 @@ def test_hmac_sha256_is_hmac(key, msg):
     (lambda: tokens.build_rtm2_token(APP_ID, CERT, "bob", 600, {70_000: {0: ["a"]}}), "permissions must map"),
     (lambda: tokens.build_rtm2_token(APP_ID, CERT, "bob", 600, None), "permissions must map"),
     (lambda: tokens.build_rtm2_token(APP_ID, CERT, "bob", 600, {0: {0: [""]}}), "RTM resource name is empty"),
-    (lambda: tokens.build_chat_user_token(APP_ID, CERT, "x" * 256, 600), "Chat user id is 256 bytes"),
+    (lambda: tokens.build_chat_user_token(APP_ID, CERT, "x" * 256, 600), "Chat user id is 256 characters"),
     (lambda: tokens.build_chat_app_token(APP_ID, CERT, 0), "at least 1 second"),
     (lambda: tokens.build_fpa_token(APP_ID, "nope"), "app_certificate must be 32 hexadecimal"),
     (lambda: tokens.build_fpa_token(APP_ID, ["unhashable"]), "must be text"),
@@ -176,3 +176,35 @@ def test_hmac_sha256_is_hmac(key, msg):
 def test_builder_refuses(build, message):
     with pytest.raises(TokenError, match=message):
         build()
+
+
+# Each builder holds its identifiers to the matching rule (the rules' own tables: test_identifiers.py).
+@pytest.mark.parametrize("build, message", [
+    (lambda: tokens.build_rtc_token(APP_ID, CERT, "lobby", "al\nice", 1, 600), "user account may hold only"),
+    (lambda: tokens.build_rtc_token(APP_ID, CERT, "lobby", "a" * 256, 1, 600), "user account is 256 bytes"),
+    (lambda: tokens.build_rtc_token(APP_ID, CERT, "lob\rby", 1, 1, 600), "channel name may hold only"),
+    (lambda: tokens.build_rtm_token(APP_ID, CERT, "0", 600), "uid 0 means any uid"),
+    (lambda: tokens.build_rtm_token(APP_ID, CERT, " bob", 600), "starts with a space"),
+    (lambda: tokens.build_rtm_token(APP_ID, CERT, "b" * 64, 600), "RTM user id is 64 bytes"),
+    (lambda: tokens.build_rtm_token(APP_ID, CERT, "bob\x00", 600), "RTM user id may hold only"),
+    (lambda: tokens.build_rtm2_token(APP_ID, CERT, "null", 600, {}), "'null'"),
+    (lambda: tokens.build_rtc_rtm_token(APP_ID, CERT, "lobby", 1, 1, 600, rtm_user="0"), "uid 0 means any uid"),
+    (lambda: tokens.build_rtc_rtm_token(APP_ID, CERT, "lobby", "0", 1, 600), "uid 0 means any uid"),
+    (lambda: tokens.build_rtc_rtm_token(APP_ID, CERT, "lobby", "a" * 64, 1, 600), "RTM user id is 64 bytes"),
+    (lambda: tokens.build_conversational_ai_token(APP_ID, CERT, "lobby", 1, 1, 600, rtm_user=" a"), "space"),
+    (lambda: tokens.build_speech_to_text_token(APP_ID, CERT, "lobby", 1, 1, 600, rtm_user="a\u2028"),
+     "RTM user id may hold only"),
+    (lambda: tokens.build_chat_user_token(APP_ID, CERT, "Bob", 600), "lowercase: use 'bob'"),
+    (lambda: tokens.build_chat_user_token(APP_ID, CERT, "bob!", 600), "got '!'"),
+    (lambda: tokens.build_chat_user_token(APP_ID, CERT, "b" * 65, 600), "65 characters"),
+])
+def test_builder_holds_identifiers_to_agoras_rules(build, message):
+    with pytest.raises(TokenError, match=message):
+        build()
+
+
+def test_builders_take_identifiers_at_the_limits():
+    rtm = tokens.build_rtc_rtm_token(APP_ID, CERT, "c" * 63, "a" * 255, 1, 600, rtm_user="r" * 63, **H)
+    assert [getattr(s, "channel_name", None) or s.user_id for s in round_trip(rtm)] == ["c" * 63, "r" * 63]
+    (chat,) = round_trip(tokens.build_chat_user_token(APP_ID, CERT, "u" * 64, 600, **H))
+    assert chat.user_id == "u" * 64

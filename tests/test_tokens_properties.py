@@ -13,7 +13,7 @@ import tracemalloc
 import zlib
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import tokens
@@ -23,16 +23,28 @@ from tokens.wire import pack_str
 
 APP_ID = "970CA35de60c44645bbae8a215061b33"
 CERT = "5CFd2fd1755d40ecb72977518be15d3b"
+# Agora's documented alphabets, written out here rather than taken from the code under test.
 CHANNEL_CHARS = ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
                  " !#$%&()+-:;<=.>?@[]^_{}|~,")
+CHAT_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-."
 
 FEW = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MANY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 hex32 = st.text("0123456789abcdefABCDEF", min_size=32, max_size=32)
 channels = st.text(CHANNEL_CHARS, min_size=1, max_size=63)
-# Unicode text without lone surrogates (which have no UTF-8 form), 1…255 bytes as UTF-8.
-accounts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60).filter(
+accounts = st.text(CHANNEL_CHARS, min_size=1, max_size=255)  # RTC user accounts
+
+
+def is_rtm_user(text: str) -> bool:
+    """Agora's RTM user id rule, for text already in the channel alphabet."""
+    return 0 < len(text) < 64 and text[0] != " " and text not in ("0", "null")
+
+
+rtm_users = st.text(CHANNEL_CHARS, min_size=1, max_size=63).filter(is_rtm_user)
+chat_users = st.text(CHAT_CHARS, min_size=1, max_size=64)
+# RTM 2 resource names have no Agora rule held here: any Unicode (no lone surrogates), 1…255 bytes.
+names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60).filter(
     lambda s: len(s.encode()) <= 255)
 uids = st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 2**32 - 1]), accounts)
 lifetimes = st.integers(1, 86_400)
@@ -76,9 +88,9 @@ def test_rtc_with_privileges_round_trip(channel, uid, expire, each, header):
 
 @FEW
 @given(channel=channels, uid=uids, role=st.sampled_from(Role), expire=lifetimes,
-       rtm_user=st.none() | accounts, rtm_expire=st.none() | privilege_lifetimes, header=headers)
+       rtm_user=st.none() | rtm_users, rtm_expire=st.none() | privilege_lifetimes, header=headers)
 def test_rtc_rtm_round_trip(channel, uid, role, expire, rtm_user, rtm_expire, header):
-    if uid == 0 and rtm_user is None:
+    if rtm_user is None and not is_rtm_user(uid_text(uid)):  # the uid cannot be the RTM user: name one
         rtm_user = "any"
     token = tokens.build_rtc_rtm_token(APP_ID, CERT, channel, uid, role, expire, rtm_user=rtm_user,
                                        rtm_expire=rtm_expire, issue_ts=header["issue_ts"], salt=header["salt"])
@@ -89,7 +101,7 @@ def test_rtc_rtm_round_trip(channel, uid, role, expire, rtm_user, rtm_expire, he
 
 
 @FEW
-@given(user=accounts, expire=lifetimes, header=headers)
+@given(user=rtm_users, expire=lifetimes, header=headers)
 def test_rtm_round_trip(user, expire, header):
     (rtm,) = parsed(tokens.build_rtm_token(APP_ID, CERT, user, expire, **header), APP_ID, CERT, expire, header).services
     assert rtm == tokens.ServiceRtm(user_id=user, privileges={1: expire})
@@ -97,12 +109,12 @@ def test_rtm_round_trip(user, expire, header):
 
 permissions = st.dictionaries(
     st.sampled_from(tokens.Rtm2Resource),
-    st.dictionaries(st.sampled_from(tokens.Rtm2Permission), st.lists(accounts, max_size=3), min_size=1),
+    st.dictionaries(st.sampled_from(tokens.Rtm2Permission), st.lists(names, max_size=3), min_size=1),
     max_size=5)
 
 
 @FEW
-@given(user=accounts, expire=lifetimes, perms=permissions, header=headers)
+@given(user=rtm_users, expire=lifetimes, perms=permissions, header=headers)
 def test_rtm2_round_trip(user, expire, perms, header):
     token = tokens.build_rtm2_token(APP_ID, CERT, user, expire, perms, **header)
     (rtm2,) = parsed(token, APP_ID, CERT, expire, header).services
@@ -110,7 +122,7 @@ def test_rtm2_round_trip(user, expire, perms, header):
 
 
 @FEW
-@given(user=accounts, expire=lifetimes, header=headers)
+@given(user=chat_users, expire=lifetimes, header=headers)
 def test_chat_user_round_trip(user, expire, header):
     token = tokens.build_chat_user_token(APP_ID, CERT, user, expire, **header)
     (chat,) = parsed(token, APP_ID, CERT, expire, header).services
@@ -122,6 +134,67 @@ def test_chat_user_round_trip(user, expire, header):
 def test_chat_app_round_trip(expire, header):
     (chat,) = parsed(tokens.build_chat_app_token(APP_ID, CERT, expire, **header), APP_ID, CERT, expire, header).services
     assert chat == tokens.ServiceChat(user_id="", privileges={2: expire})
+
+
+# -- identifiers outside Agora's alphabets are refused -------------------------------------------
+
+def with_one_outside(alphabet: str) -> st.SearchStrategy[str]:
+    """Text in ``alphabet`` with one character from outside it somewhere (any Unicode, lone
+    surrogates, controls, line and paragraph separators included)."""
+    outside = st.characters(blacklist_categories=()).filter(lambda c: c not in alphabet)
+    inside = st.text(alphabet, max_size=20)
+    return st.tuples(inside, outside, inside).map("".join)
+
+
+@MANY
+@given(value=with_one_outside(CHANNEL_CHARS))
+@example("lobby\n")
+@example("lo\u2028bby")
+@example("\x00")
+@example("caf\u00e9")
+@example("a*")
+def test_channel_outside_the_alphabet_is_refused(value):
+    assume(value != tokens.WILDCARD_CHANNEL)  # "*" alone: the wildcard channel of a token
+    with pytest.raises(TokenError):
+        tokens.check_channel(value)
+    with pytest.raises(TokenError):
+        tokens.build_rtc_token(APP_ID, CERT, value, 1, Role.PUBLISHER, 600)
+
+
+@MANY
+@given(value=with_one_outside(CHANNEL_CHARS))
+@example("alice\r\n")
+@example("\u00e9")
+def test_account_and_rtm_user_outside_the_alphabet_are_refused(value):
+    for check in (tokens.check_account, tokens.check_rtm_user):
+        with pytest.raises(TokenError):
+            check(value)
+    with pytest.raises(TokenError):
+        tokens.build_rtc_token(APP_ID, CERT, "lobby", value, Role.PUBLISHER, 600)
+    with pytest.raises(TokenError):
+        tokens.build_rtm_token(APP_ID, CERT, value, 600)
+
+
+@MANY
+@given(value=with_one_outside(CHAT_CHARS))
+@example("Bob")
+@example("bob!")
+@example("b ob")
+def test_chat_user_outside_the_alphabet_is_refused(value):
+    with pytest.raises(TokenError):
+        tokens.check_chat_user(value)
+    with pytest.raises(TokenError):
+        tokens.build_chat_user_token(APP_ID, CERT, value, 600)
+
+
+@FEW
+@given(channel=st.text(CHANNEL_CHARS, min_size=64, max_size=300), rtm=st.text(CHANNEL_CHARS, min_size=64),
+       account=st.text(CHANNEL_CHARS, min_size=256, max_size=400), chat=st.text(CHAT_CHARS, min_size=65))
+def test_identifiers_over_their_length_are_refused(channel, rtm, account, chat):
+    for check, value in ((tokens.check_channel, channel), (tokens.check_rtm_user, rtm),
+                         (tokens.check_account, account), (tokens.check_chat_user, chat)):
+        with pytest.raises(TokenError):
+            check(value)
 
 
 # -- the parser on anything ---------------------------------------------------------------------

@@ -12,13 +12,17 @@ act on.
 """
 from .access_token import AccessToken, parse_token, verify_token
 from .builders import (
-    MAX_EXPIRE, MAX_UID, WILDCARD_CHANNEL, Role, build_apaas_app_token,
-    build_apaas_room_user_token, build_apaas_user_token, build_chat_app_token,
-    build_chat_user_token, build_conversational_ai_token, build_fpa_token, build_rtc_rtm_token,
-    build_rtc_token, build_rtc_token_with_privileges, build_rtm2_token, build_rtm_token,
-    build_speech_to_text_token, check_account, check_channel, check_uid,
+    MAX_EXPIRE, MAX_UID, Role, build_apaas_app_token, build_apaas_room_user_token,
+    build_apaas_user_token, build_chat_app_token, build_chat_user_token,
+    build_conversational_ai_token, build_fpa_token, build_rtc_rtm_token, build_rtc_token,
+    build_rtc_token_with_privileges, build_rtm2_token, build_rtm_token, build_speech_to_text_token,
+    check_uid,
 )
 from .errors import TokenError
+from .identifiers import (
+    MAX_ACCOUNT_BYTES, MAX_CHANNEL_BYTES, MAX_CHAT_USER_CHARS, MAX_RTM_USER_BYTES, WILDCARD_CHANNEL,
+    check_account, check_channel, check_chat_user, check_rtm_user,
+)
 from .services import (
     SERVICE_TYPES, RtcPrivilege, Rtm2Permission, Rtm2Resource, Service, ServiceApaas,
     ServiceChat, ServiceConversationalAi, ServiceFcdn, ServiceFpa, ServiceRtc, ServiceRtm,
@@ -26,7 +30,8 @@ from .services import (
 )
 
 __all__ = [
-    "AccessToken", "MAX_EXPIRE", "MAX_UID", "Role", "RtcPrivilege", "Rtm2Permission",
+    "AccessToken", "MAX_ACCOUNT_BYTES", "MAX_CHANNEL_BYTES", "MAX_CHAT_USER_CHARS", "MAX_EXPIRE",
+    "MAX_RTM_USER_BYTES", "MAX_UID", "Role", "RtcPrivilege", "Rtm2Permission",
     "Rtm2Resource", "SERVICE_TYPES", "Service", "ServiceApaas", "ServiceChat",
     "ServiceConversationalAi", "ServiceFcdn", "ServiceFpa", "ServiceRtc", "ServiceRtm",
     "ServiceRtm2", "ServiceSpeechToText", "ServiceStreaming", "TokenError", "WILDCARD_CHANNEL",
@@ -34,6 +39,6 @@ __all__ = [
     "build_chat_app_token", "build_chat_user_token", "build_conversational_ai_token",
     "build_fpa_token", "build_rtc_rtm_token", "build_rtc_token",
     "build_rtc_token_with_privileges", "build_rtm2_token", "build_rtm_token",
-    "build_speech_to_text_token", "check_account", "check_channel", "check_uid", "parse_token",
-    "verify_token",
+    "build_speech_to_text_token", "check_account", "check_channel", "check_chat_user",
+    "check_rtm_user", "check_uid", "parse_token", "verify_token",
 ]

@@ -1,8 +1,9 @@
 """The builders Agora's own libraries offer, with every input checked once, up front.
 
 Each builder returns a token string or raises ``TokenError``; none returns a half-built
-token. ``issue_ts`` and ``salt`` default to now and a fresh random salt; fixing them makes
-the output reproducible (tests, interop checks).
+token. Channel names and user ids are held to Agora's rules (``identifiers``). ``issue_ts``
+and ``salt`` default to now and a fresh random salt; fixing them makes the output
+reproducible (tests, interop checks).
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from functools import lru_cache
 
 from .access_token import AccessToken
 from .errors import TokenError
+# auth/patterns.py takes CHANNEL_CHARS and MAX_CHANNEL_BYTES from here.
+from .identifiers import CHANNEL_CHARS, MAX_CHANNEL_BYTES  # noqa: F401
+from .identifiers import check_account, check_channel, check_chat_user, check_rtm_user, check_text
 from .services import (
     RtcPrivilege, Rtm2Permissions, Service, ServiceApaas, ServiceChat, ServiceConversationalAi,
     ServiceFpa, ServiceRtc, ServiceRtm, ServiceRtm2, ServiceSpeechToText, uid_text,
@@ -25,12 +29,6 @@ from .services import (
 MAX_EXPIRE = 86_400
 MAX_UID = 2**32 - 1
 MAX_SALT = 99_999_999
-MAX_CHANNEL_BYTES = 63
-MAX_ACCOUNT_BYTES = 255
-WILDCARD_CHANNEL = "*"
-
-# Agora's channel character set: letters, digits, space and these punctuation marks.
-CHANNEL_CHARS = re.compile(r"[A-Za-z0-9 !#$%&()+\-:;<=.>?@\[\]^_{}|~,]+")
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 
 
@@ -72,40 +70,6 @@ def check_credentials(app_id: str, app_certificate: str) -> None:
         _check_credentials(app_id, app_certificate)
     except TypeError:  # unhashable input never reaches the cache
         raise TokenError("app_id and app_certificate must be text") from None
-
-
-def _utf8_size(value: str, what: str) -> int:
-    try:
-        return len(value.encode("utf-8"))
-    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 form, so no place in a token
-        raise TokenError(f"{what} is not valid Unicode text (it has a lone surrogate)") from None
-
-
-def check_channel(channel_name: str) -> str:
-    if not isinstance(channel_name, str):
-        raise TokenError("channel name must be text")
-    if channel_name == WILDCARD_CHANNEL:
-        return channel_name
-    if not channel_name:
-        raise TokenError("channel name is empty")
-    size = _utf8_size(channel_name, "channel name")
-    if size > MAX_CHANNEL_BYTES:
-        raise TokenError(f"channel name is {size} bytes; Agora allows at most {MAX_CHANNEL_BYTES}")
-    if not CHANNEL_CHARS.fullmatch(channel_name):
-        bad = next(c for c in channel_name if not CHANNEL_CHARS.fullmatch(c))
-        raise TokenError(f"channel name contains {bad!r}, which Agora does not allow in channel names")
-    return channel_name
-
-
-def check_account(value: str, what: str = "user account") -> str:
-    if not isinstance(value, str):
-        raise TokenError(f"{what} must be text")
-    if not value:
-        raise TokenError(f"{what} is empty")
-    size = _utf8_size(value, what)
-    if size > MAX_ACCOUNT_BYTES:
-        raise TokenError(f"{what} is {size} bytes; Agora allows at most {MAX_ACCOUNT_BYTES}")
-    return value
 
 
 def check_uid(uid: int | str) -> str:
@@ -178,10 +142,10 @@ def _rtc_for_role(channel_name: str, uid: int | str, role: Role | int, privilege
 
 def _rtm_user_for(uid: int | str, rtm_user: str | None) -> str:
     if rtm_user is not None:
-        return check_account(rtm_user, "RTM user id")
+        return check_rtm_user(rtm_user)
     if uid == 0 and not isinstance(uid, str):
         raise TokenError("uid 0 names no RTM user; pass rtm_user")
-    return check_account(uid_text(uid) if isinstance(uid, int) else uid, "RTM user id")
+    return check_rtm_user(uid_text(uid) if isinstance(uid, int) else uid)
 
 
 def _finish(token: AccessToken, app_certificate: str, *services: Service) -> str:
@@ -242,7 +206,7 @@ def build_rtm_token(app_id: str, app_certificate: str, user_id: str, token_expir
                     issue_ts: int | None = None, salt: int | None = None) -> str:
     """An RTM login token for ``user_id``."""
     token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
-    rtm = ServiceRtm(user_id=check_account(user_id, "RTM user id"))
+    rtm = ServiceRtm(user_id=check_rtm_user(user_id))
     return _finish(token, app_certificate, rtm.add_privilege(ServiceRtm.LOGIN, token_expire))
 
 
@@ -260,12 +224,12 @@ def build_rtm2_token(app_id: str, app_certificate: str, user_id: str, token_expi
             for permission, names in by_permission.items():
                 if not 0 <= int(permission) <= 0xFFFF or isinstance(names, str):
                     raise ValueError
-                inner[int(permission)] = [check_account(n, "RTM resource name") for n in names]
+                inner[int(permission)] = [check_text(n, "RTM resource name") for n in names]
     except TokenError:
         raise  # (a ValueError too) its message says which name is wrong: keep it
     except (AttributeError, TypeError, ValueError):
         raise TokenError("permissions must map resource types to {permission type: [resource names]}") from None
-    rtm2 = ServiceRtm2(user_id=check_account(user_id, "RTM user id"), permissions=checked)
+    rtm2 = ServiceRtm2(user_id=check_rtm_user(user_id), permissions=checked)
     return _finish(token, app_certificate, rtm2.add_privilege(ServiceRtm2.LOGIN, token_expire))
 
 
@@ -273,7 +237,7 @@ def build_chat_user_token(app_id: str, app_certificate: str, user_id: str, token
                           issue_ts: int | None = None, salt: int | None = None) -> str:
     """A Chat user token for ``user_id``."""
     token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
-    chat = ServiceChat(user_id=check_account(user_id, "Chat user id"))
+    chat = ServiceChat(user_id=check_chat_user(user_id))
     return _finish(token, app_certificate, chat.add_privilege(ServiceChat.USER, token_expire))
 
 
@@ -302,8 +266,8 @@ def build_apaas_room_user_token(app_id: str, app_certificate: str, room_uuid: st
                                 salt: int | None = None) -> str:
     """APaaS (Flexible Classroom) room user token: APaaS + RTM login + Chat user (md5 of user)."""
     token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
-    user = check_account(user_uuid, "user uuid")
-    apaas = ServiceApaas(room_uuid=check_account(room_uuid, "room uuid"), user_uuid=user,
+    user = check_text(user_uuid, "user uuid")
+    apaas = ServiceApaas(room_uuid=check_text(room_uuid, "room uuid"), user_uuid=user,
                          role=_check_room_role(role))
     rtm = ServiceRtm(user_id=user).add_privilege(ServiceRtm.LOGIN, token_expire)
     chat = ServiceChat(user_id=hashlib.md5(user.encode("utf-8")).hexdigest())
@@ -314,7 +278,7 @@ def build_apaas_user_token(app_id: str, app_certificate: str, user_uuid: str, to
                            issue_ts: int | None = None, salt: int | None = None) -> str:
     """APaaS user token."""
     token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
-    apaas = ServiceApaas(user_uuid=check_account(user_uuid, "user uuid"))
+    apaas = ServiceApaas(user_uuid=check_text(user_uuid, "user uuid"))
     return _finish(token, app_certificate, apaas.add_privilege(ServiceApaas.USER, token_expire))
 
 

@@ -165,8 +165,8 @@ def exchange(service, data: bytes, timeout: float = 5.0) -> bytes:
         try:
             s.sendall(data)
             s.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered and closed before reading it all
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass  # the server answered and closed (ENOTCONN on shutdown) before reading it all
         return read_until_closed(s)
 
 

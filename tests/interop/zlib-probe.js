@@ -1,4 +1,4 @@
-// Which zlib does this node deflate with? For tests/test_tokens_interop.py, which compares the
+// Which zlib does this node deflate with? For tests/node_peer.py, which compares the
 // output with Python's zlib before trusting this node for whole-token byte identity.
 // Needs nothing from node_modules.
 //

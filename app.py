@@ -39,6 +39,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__)
     app.json.sort_keys = False  # answers keep the field order of the servers they stand in for
+    # An empty path segment is a value in agora-token-service's routes (/rtc/c/publisher/uid//
+    # is uid 0; api/__init__.py's SegmentConverter), not a typo for one slash to redirect to.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(settings.as_flask_config())
     app.config.update(overrides)
 

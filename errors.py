@@ -70,10 +70,6 @@ class PayloadTooLarge(ServiceError):
     status = 413
 
 
-class UnsupportedMediaType(ServiceError):
-    status = 415
-
-
 class TooManyRequests(ServiceError):
     status = 429
 

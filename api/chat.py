@@ -28,14 +28,14 @@ def _answer(key: str, want: TokenRequest):
 def chat_app_token():
     """agora-token-service: a Chat app token → ``{"chatToken"}``."""
     return _answer("chatToken",
-                   chat_request(None, params.expire(request.args.get("expiry"), "expiry")))
+                   chat_request(None, params.query_expiry()))
 
 
 @bp.get("/chat/account/<chat_id>/", strict_slashes=False)
 def chat_user_token(chat_id):
     """agora-token-service: a Chat user token for ``chatid`` → ``{"chatToken"}``."""
     return _answer("chatToken",
-                   chat_request(chat_id, params.expire(request.args.get("expiry"), "expiry")))
+                   chat_request(chat_id, params.query_expiry()))
 
 
 @bp.post("/generate-user-token")

@@ -19,7 +19,6 @@ _MESSAGES = {
     404: "no such route",
     405: "method not allowed on this route",
     413: "the request body is too large",
-    415: "unsupported media type",
     429: "too many requests",
 }
 _KEPT_HEADERS = ("allow", "retry-after")

@@ -21,6 +21,8 @@ def rtc_request(channel, role, uid, expire) -> TokenRequest:
 
 
 def _uid_for(token_type: str, value: str) -> int | str:
+    """agora-token-service's ``:tokenType/:uid``: an empty uid is uid 0 there, and here."""
+    value = value or "0"
     kind = token_type.lower()
     if kind == "uid":
         return params.numeric_uid(value)
@@ -40,20 +42,20 @@ def fetch_rtc_token():
     return jsonify(token=issued.token, code="200", expire=issued.expire), issued.headers
 
 
-@bp.get("/rtc/<channel>/<role>/<token_type>/<uid>/", strict_slashes=False)
+@bp.get("/rtc/<channel>/<role>/<token_type>/<segment:uid>/", strict_slashes=False)
 def rtc_token(channel, role, token_type, uid):
     """agora-token-service: ``/rtc/:channelName/:role/:tokenType/:uid/?expiry=`` → ``{"rtcToken"}``."""
     want = rtc_request(params.channel(channel, "channelName"), params.role(role), _uid_for(token_type, uid),
-                       params.expire(request.args.get("expiry"), "expiry"))
+                       params.query_expiry())
     (issued,) = issue(want)
     return jsonify(rtcToken=issued.token, expire=issued.expire), issued.headers
 
 
-@bp.get("/rte/<channel>/<role>/<token_type>/<rtc_uid>/", strict_slashes=False)
-@bp.get("/rte/<channel>/<role>/<token_type>/<rtc_uid>/<rtm_uid>/", strict_slashes=False)
+@bp.get("/rte/<channel>/<role>/<token_type>/<segment:rtc_uid>/", strict_slashes=False)
+@bp.get("/rte/<channel>/<role>/<token_type>/<segment:rtc_uid>/<rtm_uid>/", strict_slashes=False)
 def rte_token(channel, role, token_type, rtc_uid, rtm_uid=None):
     """agora-token-service: an RTC and an RTM token in one call (rtmuid defaults to rtcuid)."""
-    expire = params.expire(request.args.get("expiry"), "expiry")
+    expire = params.query_expiry()
     rtc = rtc_request(params.channel(channel, "channelName"), params.role(role),
                       _uid_for(token_type, rtc_uid), expire)
     rtm = TokenRequest("rtm", expire, user=params.rtm_user(rtm_uid if rtm_uid is not None else rtc_uid, "rtmuid"))

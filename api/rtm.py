@@ -16,8 +16,8 @@ def rtm_request(user, expire) -> TokenRequest:
     return TokenRequest("rtm", expire, user=params.rtm_user(user, "rtmuid"))
 
 
-@bp.get("/rtm/<rtm_uid>/", strict_slashes=False)
+@bp.get("/rtm/<segment:rtm_uid>/", strict_slashes=False)
 def rtm_token(rtm_uid):
     """An RTM login token for ``rtmuid``."""
-    (issued,) = issue(rtm_request(rtm_uid, params.expire(request.args.get("expiry"), "expiry")))
+    (issued,) = issue(rtm_request(rtm_uid, params.query_expiry()))
     return jsonify(rtmToken=issued.token, expire=issued.expire), issued.headers

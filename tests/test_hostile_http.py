@@ -68,14 +68,15 @@ GARBAGE = [_rng.randbytes(n) for n in (1, 64, 1000, 4000)] + [
     b"", b"\x00" * 256, "😀".encode() * 200, b"\xff\xfe{\x00", b'{"uid": 1, "ChannelName": "c"',
     b"[]", b"null", b'"a string"', b"1e999999", b"NaN", b"\xef\xbb\xbf[1]",
 ]
-JSON_TYPES = ["application/json", "application/json; charset=utf-16", "application/vnd.api+json"]
-OTHER_TYPES = [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-               "application/octet-stream", "application/xml", "json", "*/*"]
+# The body is read as JSON whatever its type says (as the Go servers read it): garbage is a 400.
+CONTENT_TYPES = [None, "application/json", "application/json; charset=utf-16", "application/vnd.api+json",
+                 "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                 "application/octet-stream", "application/xml", "json", "*/*"]
 
 
-@pytest.mark.parametrize("content_type", JSON_TYPES + OTHER_TYPES)
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
 def test_garbage_bodies_are_refused(service, jwt, still_serving, content_type):
-    expected = 400 if content_type in JSON_TYPES else 415
+    expected = 400
     headers = {"Content-Type": content_type} if content_type else {}
     for route in POST_ROUTES:
         for body in GARBAGE:
@@ -144,10 +145,10 @@ def test_nul_and_unicode_in_parameters_are_400(service, jwt, path):
 
 
 @pytest.mark.parametrize("path", ODD_ACCOUNTS)
-def test_odd_accounts_are_answered_without_error(service, jwt, path):
+def test_identifiers_outside_agoras_rules_are_400(service, jwt, path):
     assert_json_error(requests.get(service.url + path, timeout=5), 401, path)
     r = requests.get(service.url + path, headers={"Authorization": f"Bearer {jwt}"}, timeout=5)
-    assert r.status_code in (200, 400), r.text
+    assert_json_error(r, 400, path)
     assert "Set-Cookie" not in r.headers
 
 
@@ -191,28 +192,31 @@ def auth_post(jwt: str, framing: bytes) -> bytes:
 
 
 PING = b"GET /ping HTTP/1.1\r\nHost: t\r\n"
-RAW = {  # name: (request, the statuses that are right for it; None: closed without an answer)
-    "nul-in-path": (b"GET /rtc/\x00/publisher/uid/1/ HTTP/1.1\r\nHost: t\r\n\r\n", {400}),
-    "utf8-in-path": (b"GET /rtm/\xf0\x9f\x98\x80/ HTTP/1.1\r\nHost: t\r\n\r\n", {400}),
-    "nul-in-header": (PING + b"X-A: a\x00b\r\n\r\n", {400}),
-    "100kb-header": (PING + b"X-Big: " + b"a" * 100_000 + b"\r\n\r\n", {400, 431, None}),
-    "500-headers": (PING + b"".join(b"X-H%d: v\r\n" % i for i in range(500)) + b"\r\n", {400, 431, None}),
-    "10kb-url": (b"GET /ping?" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", {400, 414, None}),
-    "obs-fold": (PING + b"X-A: a\r\n b\r\n\r\n", {400}),
-    "bare-lf": (b"GET /ping HTTP/1.1\nHost: t\n\n", {400}),
-    "http-9.9": (b"GET /ping HTTP/9.9\r\nHost: t\r\n\r\n", {400, 505}),
-    "tls-hello": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(256)), {400, None}),
-    "negative-length": (PING + b"Content-Length: -1\r\n\r\n", {400}),
+# name: (request, its status). Each over-limit request is small enough for gunicorn to read whole
+# before it answers: a server that closes with unread bytes resets the connection, and the
+# client may then lose the answer, which would make the status a matter of timing.
+RAW = {
+    "nul-in-path": (b"GET /rtc/\x00/publisher/uid/1/ HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    "utf8-in-path": (b"GET /rtm/\xf0\x9f\x98\x80/ HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    "nul-in-header": (PING + b"X-A: a\x00b\r\n\r\n", 400),
+    "9kb-header": (PING + b"X-Big: " + b"a" * 9_000 + b"\r\n\r\n", 431),
+    "500-headers": (PING + b"".join(b"X-H%d: v\r\n" % i for i in range(500)) + b"\r\n", 431),
+    "5kb-url": (b"GET /ping?" + b"a" * 5_000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+    "obs-fold": (PING + b"X-A: a\r\n b\r\n\r\n", 400),
+    "bare-lf": (b"GET /ping HTTP/1.1\nHost: t\n\n", 400),
+    "http-9.9": (b"GET /ping HTTP/9.9\r\nHost: t\r\n\r\n", 400),
+    "tls-hello": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(256)), 400),
+    "negative-length": (PING + b"Content-Length: -1\r\n\r\n", 400),
     "length-and-chunked": (b"POST /getToken HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
-                           b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", {400}),
-    "two-hosts": (PING + b"Host: u\r\n\r\n", {400}),
+                           b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    "two-hosts": (PING + b"Host: u\r\n\r\n", 400),
 }
 
 
 @pytest.mark.parametrize("name", RAW)
-def test_broken_http_gets_a_4xx_or_a_closed_connection(service, still_serving, name):
-    request, allowed = RAW[name]
-    assert status_of(exchange(service, request)) in allowed
+def test_broken_http_gets_its_4xx(service, still_serving, name):
+    request, status = RAW[name]
+    assert status_of(exchange(service, request)) == status
 
 
 @pytest.mark.parametrize("framing", [

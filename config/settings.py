@@ -42,6 +42,7 @@ RATE_LIMIT_IPV6_PREFIX = "RATE_LIMIT_IPV6_PREFIX"
 TRUSTED_PROXIES = "TRUSTED_PROXIES"
 MAX_BODY_BYTES = "MAX_BODY_BYTES"
 LOG_LEVEL = "LOG_LEVEL"
+METRICS_ENABLED = "METRICS_ENABLED"
 DEMO_MODE = "DEMO_MODE"
 DEMO_FALLBACK = "DEMO_FALLBACK"  # set by `make run` only: no APP_ID → demo configuration
 ENV_FILE = "ENV_FILE"
@@ -103,6 +104,7 @@ class Settings:
     web_concurrency: int | None = None  # unset: gunicorn.conf.py's default
     max_body_bytes: int = 4096
     log_level: str = "INFO"
+    metrics_enabled: bool = True
     demo: bool = False
     ratelimit: Mapping[str, Any] = field(default_factory=dict)
 
@@ -166,6 +168,16 @@ def demo_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]
 
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return value in ("1", "true", "yes", "on")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -317,6 +329,7 @@ def settings_from_environment(env: Mapping[str, str]) -> Settings:
         web_concurrency=_int(env, WEB_CONCURRENCY, None, 1, 1024),
         max_body_bytes=_int(env, MAX_BODY_BYTES, 4096, 256, 1 << 20),
         log_level=log_level,
+        metrics_enabled=_flag(env, METRICS_ENABLED, True),
         demo=is_demo,
         ratelimit=_ratelimit(env),
     )

@@ -8,7 +8,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import api
-from api import errors, observability
+from api import errors, metrics, observability
 from api.issue import SIGNER_EXTENSION, Signer
 from api.limits import RateLimits
 from auth import Auth
@@ -46,6 +46,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
 
     observability.init_app(app)  # first: its access line is written after every other hook ran
+    if settings.metrics_enabled:
+        metrics.init_app(app)
     errors.init_app(app)
     RateLimits(app, settings)
     CORS(app)  # from the CORS_* keys config/settings.py fills in

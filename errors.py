@@ -36,18 +36,22 @@ class Unauthorized(ServiceError):
 
     ``token_given`` says whether the client presented a bearer token at all: RFC 6750 asks for
     ``error="invalid_token"`` only then (a request without credentials gets a bare challenge).
+    ``reason`` is one of ``REASONS``, for the metrics.
     """
 
     status = 401
     realm = "agora-token-server"
+    REASONS = ("missing", "malformed", "bad_signature", "expired", "issuer", "audience", "unknown_key",
+               "invalid")
 
-    def __init__(self, message: str, *, token_given: bool = True):
+    def __init__(self, message: str, *, token_given: bool = True, reason: str | None = None):
         challenge = f'Bearer realm="{self.realm}"'
         if token_given:
             safe = message.replace("\\", "").replace('"', "'")
             challenge += f', error="invalid_token", error_description="{safe}"'
         super().__init__(message, headers={"WWW-Authenticate": challenge})
         self.token_given = token_given
+        self.reason = reason or ("invalid" if token_given else "missing")
 
 
 class Forbidden(ServiceError):

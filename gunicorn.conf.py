@@ -7,7 +7,10 @@ and starts fresh workers with them while the old ones finish their requests; a b
 configuration is logged and refused, and the running one stays in force.
 """
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from config.settings import ConfigError, environment, memory_storage_warning
 
@@ -64,10 +67,45 @@ def on_reload(server):
     server.log.info("configuration reloaded")
 
 
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+_made_metrics_dir: list[str] = []  # the directory this master made, to remove on exit
+
+
+def _metrics_dir(server) -> None:
+    """Give the workers an empty directory for their metrics files (api/metrics.py): the one
+    PROMETHEUS_MULTIPROC_DIR names, emptied of a previous run's files, else a new temporary one.
+    Set before the app (and prometheus_client) is imported, so every worker counts into it."""
+    given = os.environ.get(_METRICS_DIR)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # counters of a previous master: not ours to add up
+            stale.unlink()
+    else:
+        given = tempfile.mkdtemp(prefix="agora-token-server-metrics-")
+        _made_metrics_dir.append(given)
+        os.environ[_METRICS_DIR] = given
+    server.log.info("metrics of all workers in %s", given)
+
+
+def on_exit(server):
+    for path in _made_metrics_dir:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def child_exit(server, worker):
+    """A worker's live gauges go with it (its counters stay in the totals)."""
+    if os.environ.get(_METRICS_DIR):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def on_starting(server):
     """Validate the whole configuration once in the master, with a one-line error."""
     from config.pinned import pin
 
+    _metrics_dir(server)
     try:
         configuration, settings = _validated()
     except ConfigError as e:

@@ -16,7 +16,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, request
 
 from auth import Identity
+from errors import Unauthorized
 
+from . import metrics
 from .limits import rate_limits
 
 AUTH_EXTENSION = "auth"
@@ -26,7 +28,11 @@ def authenticate_caller() -> None:
     """Verify the request's JWT, remember the caller, count them."""
     if request.method == "OPTIONS":
         return
-    g.caller = current_app.extensions[AUTH_EXTENSION].authenticate(request.headers.get("Authorization"))
+    try:
+        g.caller = current_app.extensions[AUTH_EXTENSION].authenticate(request.headers.get("Authorization"))
+    except Unauthorized as e:
+        metrics.jwt_rejected(e.reason)
+        raise
     rate_limits().count_caller()
 
 

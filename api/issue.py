@@ -14,6 +14,7 @@ import tokens
 from auth.models import PolicyDecision, TokenRequest
 from errors import BadRequest, Forbidden
 
+from . import metrics
 from .guard import AUTH_EXTENSION, caller
 from .observability import audit
 
@@ -60,7 +61,11 @@ def issue(*wanted: TokenRequest) -> list[Issued]:
     for want in wanted:
         decision = policy.decide(who, want)
         audit(who, want, decision)
+        metrics.decided(want, decision)
         if not decision.granted:
             raise Forbidden(decision.reason)
         decisions.append(decision)
-    return [Issued(signer.build(want, decision), decision.expire) for want, decision in zip(wanted, decisions)]
+    built = [Issued(signer.build(want, decision), decision.expire) for want, decision in zip(wanted, decisions)]
+    for want in wanted:
+        metrics.issued(want)
+    return built

@@ -25,11 +25,12 @@ from functools import lru_cache
 from typing import Callable
 
 from flask import Flask, current_app, g, request
-from flask_limiter import ApplicationLimit, Limiter
+from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 from limits.storage import MemoryStorage
 
 from config.settings import Settings, memory_storage_warning
 
+from . import metrics
 from .observability import app_log
 
 # Our defaults for flask-limiter's settings; an operator's RATELIMIT_* value wins. The fallback
@@ -93,6 +94,7 @@ class RateLimits:
             client_address,
             application_limits=[ApplicationLimit(settings.rate_limit_per_ip, scope="ip")],
             request_identifier=lambda: request.endpoint or UNROUTED,  # so 404s and 405s count too
+            on_breach=_counted_breach,
         )
         self.limiter.init_app(app)
         # limiter.shared_limit decorates a callable; calling the result counts the caller, so the
@@ -101,6 +103,7 @@ class RateLimits:
             settings.rate_limit_per_user, scope="user", key_func=caller_key, override_defaults=False,
         )(_caller_counted)
         self._degraded = False
+        metrics.storage_degraded(False)
         app.after_request(self._log_storage_change)
         app.extensions[EXTENSION] = self
         app.extensions.setdefault("health_checks", {})["rate_limit_storage"] = self.health
@@ -121,6 +124,7 @@ class RateLimits:
         degraded = self.degraded
         if degraded != self._degraded:
             self._degraded = degraded
+            metrics.storage_degraded(degraded)
             app_log.warning(
                 "rate limit storage unreachable: each worker counts in its own memory until it is back"
                 if degraded else "rate limit storage is back: counters are shared again",
@@ -131,6 +135,12 @@ class RateLimits:
 def caller_key() -> str:
     """The per-caller bucket: issuer and subject of the JWT the middleware verified."""
     return storage_key(g.caller.key)
+
+
+def _counted_breach(limit: RequestLimit) -> None:
+    """flask-limiter's on_breach: the refusal goes on as it is, and is counted by its scope (the
+    last of the key's parts: ip, user, or a route's)."""
+    metrics.rate_limited(limit.request_args[-1])
 
 
 def _caller_counted() -> None:

@@ -66,5 +66,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def _vary_on_origin(response: Response) -> Response:
     """Every answer depends on Origin (CORS), so caches must key on it, whatever flask-cors decided."""
-    response.vary.add("Origin")
+    headers = response.headers
+    if "Vary" not in headers:
+        headers["Vary"] = "Origin"  # the usual case: no header set to parse and write back
+    else:
+        response.vary.add("Origin")
     return response

@@ -44,6 +44,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.config.from_mapping(settings.as_flask_config())
     app.config.update(overrides)
+    app.extensions["settings"] = settings  # read by the dev-jwt command (auth/dev.py)
 
     observability.init_app(app)  # first: its access line is written after every other hook ran
     if settings.metrics_enabled:

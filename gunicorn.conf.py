@@ -6,6 +6,7 @@ preloaded: each worker builds it from the configuration the master validated las
 and starts fresh workers with them while the old ones finish their requests; a broken
 configuration is logged and refused, and the running one stays in force.
 """
+import atexit
 import os
 import shutil
 import sys
@@ -85,12 +86,16 @@ def _metrics_dir(server) -> None:
         given = tempfile.mkdtemp(prefix="agora-token-server-metrics-")
         _made_metrics_dir.append(given)
         os.environ[_METRICS_DIR] = given
+        # however the master ends (a refused configuration, --check-config, a stop); workers
+        # inherit the hook, so it acts in the process that made the directory only
+        atexit.register(_remove_metrics_dir, os.getpid())
     server.log.info("metrics of all workers in %s", given)
 
 
-def on_exit(server):
-    for path in _made_metrics_dir:
-        shutil.rmtree(path, ignore_errors=True)
+def _remove_metrics_dir(owner: int) -> None:
+    if os.getpid() == owner:
+        for path in _made_metrics_dir:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def child_exit(server, worker):

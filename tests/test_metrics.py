@@ -147,3 +147,25 @@ def test_workers_add_up_to_exactly_the_mix_sent_through_a_restart(served):
                 status="4xx") == 6
     assert grew("agora_request_duration_seconds_count", route="unrouted", status="4xx") == 3
     assert value(after, "agora_rate_limit_storage_degraded") == 0
+
+
+@pytest.mark.integration
+def test_without_a_directory_gunicorn_makes_one_and_removes_it_on_stop(tmp_path):
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(dict(BASE_ENV), workers=1, log_path=log) as service:
+        assert service.get("/metrics").status_code == 200
+        made = log.read_text().split("metrics of all workers in ", 1)[1].split()[0]
+        assert os.path.isdir(made) and list(os.scandir(made))  # the worker's files
+    assert not os.path.exists(made)
+
+
+@pytest.mark.integration
+def test_a_refused_configuration_leaves_no_directory_behind(tmp_path):
+    import subprocess
+
+    from tests.procs import ROOT, procfile_command
+
+    env = {"PATH": os.environ["PATH"], **BASE_ENV, "APP_ID": "not-hex", "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(procfile_command(), cwd=ROOT, env=env, capture_output=True, timeout=30)
+    assert proc.returncode == 3 and b"APP_ID" in proc.stderr
+    assert list(tmp_path.iterdir()) == []

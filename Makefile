@@ -1,12 +1,13 @@
-# The whole set-up: `make run` starts the service, `make test` runs every test.
-# Both create .venv and install requirements on first use (and when they change).
+# The whole set-up: `make run` starts the service, `make test` runs every test, `make test-fast`
+# the ones that start no real process (gunicorn, redis, nginx, chromium, node), in under 30 s.
+# Each creates .venv and installs the requirements on first use (and when they change).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PORT ?= 8080
 
-.PHONY: install run test bench soak dev-jwt clean
+.PHONY: install run test test-fast bench soak dev-jwt clean
 
 install: $(STAMP)
 
@@ -23,6 +24,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# No @pytest.mark.integration, and a quarter of the property tests' examples (tests/conftest.py).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not integration" --hypothesis-profile=fast
 
 # Token-engine speed, then HTTP load against the Node peer and with Redis limits (wrk; every
 # target of the performance issue). BENCH_ARGS replaces the load benchmark's arguments.

@@ -49,6 +49,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     observability.init_app(app)  # first: its access line is written after every other hook ran
     if settings.metrics_enabled:
         metrics.init_app(app)
+    if auth.verifier.jwks is not None:
+        auth.verifier.jwks.on_fetch = metrics.jwks_fetched
     errors.init_app(app)
     RateLimits(app, settings)
     CORS(app)  # from the CORS_* keys config/settings.py fills in

@@ -14,14 +14,8 @@ from gunicorn.http.errors import NoMoreData, ParseException
 
 import tokens
 from errors import BadRequest, PayloadTooLarge, RequestTimeout
-from tokens import Role, TokenError
+from tokens import ROLE_SPELLINGS, ROLES, Role, TokenError
 
-ROLES = {
-    "publisher": Role.PUBLISHER, "1": Role.PUBLISHER, "host": Role.PUBLISHER,
-    "broadcaster": Role.PUBLISHER,
-    "subscriber": Role.SUBSCRIBER, "2": Role.SUBSCRIBER, "audience": Role.SUBSCRIBER,
-}
-ROLE_SPELLINGS = "publisher, host, broadcaster, 1, subscriber, audience or 2"
 BODY_TIMEOUT = 10.0  # seconds a request body may take (in a gevent worker; else per read)
 
 

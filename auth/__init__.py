@@ -2,21 +2,33 @@
 
 ``Auth`` bundles the two, built once at start-up from the settings; the service calls
 ``authenticate(authorization_header)`` and ``policy.decide(identity, request)``.
+
+Modules, each importing only those above it: ``models`` and ``patterns`` (plain values and
+matchers), ``grants``, ``policy`` (decisions), ``policy_file`` (the YAML reader); ``keys``
+(key types and the configured key), ``jwks`` (a remote key set), ``jwt`` (the verifier); ``dev``
+(the ``dev-jwt`` command).
 """
 from __future__ import annotations
 
-from config.settings import POLICY_FILE, ConfigError, Settings
+from config.names import POLICY_FILE, ConfigError
+from config.settings import Settings
 from errors import Unauthorized
 
 from .jwt import JWTVerifier, bearer_token
 from .models import Identity, PolicyDecision, TokenRequest
-from .policy import Policy, load_policy
+from .policy import Policy
+from .policy_file import PolicyError, load_policy, read_policy
 
-__all__ = ["Auth", "Identity", "PolicyDecision", "TokenRequest"]
+__all__ = ["Auth", "Identity", "Policy", "PolicyDecision", "PolicyError", "TokenRequest", "load_policy",
+           "read_policy"]
 
 
 class Auth:
-    """The JWT verifier and the policy, as one Flask extension."""
+    """The JWT verifier and the policy, built together from the settings.
+
+    Not a Flask extension of its own: ``init_app`` only files it under
+    ``app.extensions["auth"]``, where ``api/guard.py`` reads it on each request.
+    """
 
     def __init__(self, verifier: JWTVerifier, policy: Policy):
         self.verifier = verifier
@@ -29,7 +41,7 @@ class Auth:
             raise ConfigError(f"{POLICY_FILE} is not set: the service grants nothing without a policy "
                               "(see config/policy.example.yaml)")
         policy = (load_policy(settings.policy_file) if policy_text is None
-                  else Policy.from_text(policy_text, source=settings.policy_file))
+                  else read_policy(policy_text, source=settings.policy_file))
         return cls(JWTVerifier.from_settings(settings), policy)
 
     def authenticate(self, authorization: str | None) -> Identity:
@@ -44,4 +56,5 @@ class Auth:
             return None
 
     def init_app(self, app) -> None:
+        """File this object under ``app.extensions["auth"]`` (api/guard.py's ``AUTH_EXTENSION``)."""
         app.extensions["auth"] = self

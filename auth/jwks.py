@@ -18,38 +18,22 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import urlparse
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt import PyJWK, PyJWKClient, PyJWTError
 
+from config.names import JWT_JWKS_URL, ConfigError
+from config.settings import Settings
 from errors import ServiceUnavailable, Unauthorized
+
+from .keys import CURVE_ALGORITHMS, EDDSA_CURVES, MIN_RSA_BITS, RSA_ALGORITHMS, SigningKey, check_algorithms
 
 log = logging.getLogger(__name__)
 
-# What each accepted algorithm needs: its JWK key type (the "family" of JWT_ALGORITHMS).
-HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
-RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
-CURVE_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
-EDDSA_CURVES = ("Ed25519",)
-KEY_TYPES: dict[str, str] = {
-    **{alg: "oct" for alg in HMAC_ALGORITHMS},
-    **{alg: "RSA" for alg in RSA_ALGORITHMS},
-    **{alg: "EC" for alg in CURVE_ALGORITHMS.values()},
-    "EdDSA": "OKP",
-}
-MIN_RSA_BITS = 2048
 USER_AGENT = "agora-token-server"  # urllib's default agent is refused by some CDNs
-
-
-@dataclass(frozen=True, eq=False)
-class SigningKey:
-    """A verification key and the algorithms (a subset of ``JWT_ALGORITHMS``) it may verify."""
-
-    key: Any = field(repr=False)  # a cryptography public key, or the HMAC secret (never shown)
-    algorithms: tuple[str, ...]
-    kid: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,6 +103,8 @@ class JWKSCache:
     ):
         self.url = url
         self.algorithms = tuple(algorithms)
+        # Called with each fetch's result ("changed", "unchanged" or "failed"): the app counts them.
+        self.on_fetch: Callable[[str], None] = lambda result: None
         self._client = PyJWKClient(
             url, cache_jwk_set=False, timeout=timeout, headers={"User-Agent": USER_AGENT}
         )
@@ -164,10 +150,10 @@ class JWKSCache:
         if kid is None:
             if len(keyset.keys) == 1:
                 return keyset.keys[0], keyset
-            raise Unauthorized("token has no key id (kid) and the JWKS has several keys")
+            raise Unauthorized("token has no key id (kid) and the JWKS has several keys", reason="unknown_key")
         key = keyset.by_kid.get(kid)
         if key is None:
-            raise Unauthorized("token key id (kid) is not in the JWKS")
+            raise Unauthorized("token key id (kid) is not in the JWKS", reason="unknown_key")
         return key, keyset
 
     def _refresh(self, seen: int, *, wait: bool) -> None:
@@ -186,11 +172,14 @@ class JWKSCache:
         except (PyJWTError, OSError, ValueError, RecursionError) as e:
             # Garbage counts as an outage: keep the keys we have.
             log.warning("JWKS fetch from %s failed: %s", self.url, e)
+            self.on_fetch("failed")
         else:
-            if keyset.generation != self.generation:
+            changed = keyset.generation != self.generation
+            if changed:
                 self.generation = keyset.generation
                 log.info("JWKS from %s: %d usable key(s)", self.url, len(keyset.keys))
             self._keyset = keyset
+            self.on_fetch("changed" if changed else "unchanged")
         finally:
             self._attempted_at = time.monotonic()
             self._attempts += 1
@@ -215,3 +204,19 @@ class JWKSCache:
         fetched_at = time.monotonic()
         return KeySet(tuple(keys), by_kid, frozenset(fingerprint), fetched_at,
                       fetched_at + self._fresh_for, self.generation + changed)
+
+
+def jwks_cache(settings: Settings) -> JWKSCache:
+    """The cache for ``JWT_JWKS_URL``, its algorithms checked against the key types a JWKS may hold."""
+    url = urlparse(settings.jwt_jwks_url)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ConfigError(f"{JWT_JWKS_URL} must be an http(s) URL")
+    fits = RSA_ALGORITHMS + tuple(CURVE_ALGORITHMS.values()) + ("EdDSA",)
+    return JWKSCache(
+        settings.jwt_jwks_url,
+        check_algorithms(settings.jwt_algorithms, JWT_JWKS_URL, fits),
+        cache_ttl=settings.jwt_jwks_cache_ttl,
+        stale_ttl=settings.jwt_jwks_stale_ttl,
+        cooldown=settings.jwt_jwks_cooldown,
+        timeout=settings.jwt_jwks_timeout,
+    )

@@ -23,13 +23,13 @@ import jwt
 from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 from jwt.utils import base64url_decode
 
-from auth.jwks import JWKSCache, SigningKey
-from auth.keys import jwks_cache, public_key, secret_key
-from auth.models import Identity
-from config.settings import (
-    JWT_JWKS_URL, JWT_PUBLIC_KEY, JWT_SECRET, ConfigError, Settings,
-)
+from config.names import JWT_JWKS_URL, JWT_PUBLIC_KEY, JWT_SECRET, ConfigError
+from config.settings import Settings
 from errors import Unauthorized
+
+from .jwks import JWKSCache, jwks_cache
+from .keys import SigningKey, public_key, secret_key
+from .models import Identity
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +37,18 @@ MAX_TOKEN_BYTES = 8192  # checked before any parsing
 MAX_CACHED_TOKENS = 10_000
 _BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
 
-_MESSAGES: dict[type[Exception], str] = {
-    jwt.ExpiredSignatureError: "token has expired",
-    jwt.ImmatureSignatureError: "token is not valid yet",
-    jwt.InvalidAudienceError: "token audience is not accepted",
-    jwt.InvalidIssuerError: "token issuer is not accepted",
-    jwt.InvalidSignatureError: "token signature is invalid",
-    jwt.InvalidAlgorithmError: "token algorithm is not accepted",
-    InvalidSubjectError: "token sub claim must be a non-empty string",
-    jwt.InvalidIssuedAtError: "token iat claim must be a number",
-    InvalidJTIError: "token jti claim must be a string",
-    jwt.DecodeError: "token is malformed",
+# PyJWT's refusals: the message for the client and the reason for the metrics (errors.Unauthorized.REASONS).
+_MESSAGES: dict[type[Exception], tuple[str, str]] = {
+    jwt.ExpiredSignatureError: ("token has expired", "expired"),
+    jwt.ImmatureSignatureError: ("token is not valid yet", "invalid"),
+    jwt.InvalidAudienceError: ("token audience is not accepted", "audience"),
+    jwt.InvalidIssuerError: ("token issuer is not accepted", "issuer"),
+    jwt.InvalidSignatureError: ("token signature is invalid", "bad_signature"),
+    jwt.InvalidAlgorithmError: ("token algorithm is not accepted", "invalid"),
+    InvalidSubjectError: ("token sub claim must be a non-empty string", "malformed"),
+    jwt.InvalidIssuedAtError: ("token iat claim must be a number", "malformed"),
+    InvalidJTIError: ("token jti claim must be a string", "malformed"),
+    jwt.DecodeError: ("token is malformed", "malformed"),
 }
 
 
@@ -57,10 +58,10 @@ def bearer_token(header_value: str | None) -> str:
         raise Unauthorized("Authorization header is missing", token_given=False)
     scheme, _, credentials = header_value.strip().partition(" ")
     if scheme.lower() != "bearer":
-        raise Unauthorized("Authorization header must use the Bearer scheme", token_given=False)
+        raise Unauthorized("Authorization header must use the Bearer scheme", token_given=False, reason="malformed")
     credentials = credentials.strip(" ")
     if not _BEARER.fullmatch(credentials):
-        raise Unauthorized("Authorization header must be 'Bearer <token>'")
+        raise Unauthorized("Authorization header must be 'Bearer <token>'", reason="malformed")
     return credentials
 
 
@@ -69,16 +70,16 @@ def _check_claim_types(payload: dict[str, Any]) -> None:
     it reads ``exp``/``nbf``/``iat`` with ``int()``, so ``"exp": "123"`` and ``true`` pass."""
     for name in ("exp", "nbf", "iat"):
         if name in payload and not _is_number(payload[name]):
-            raise Unauthorized(f"token {name} claim must be a number of seconds")
+            raise Unauthorized(f"token {name} claim must be a number of seconds", reason="malformed")
     if "sub" in payload and not (isinstance(payload["sub"], str) and payload["sub"]):
-        raise Unauthorized("token sub claim must be a non-empty string")
+        raise Unauthorized("token sub claim must be a non-empty string", reason="malformed")
     if "iss" in payload and not isinstance(payload["iss"], str):
-        raise Unauthorized("token iss claim must be a string")
+        raise Unauthorized("token iss claim must be a string", reason="malformed")
     aud = payload.get("aud")
     if "aud" in payload and not (
         isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
     ):
-        raise Unauthorized("token aud claim must be a string or a list of strings")
+        raise Unauthorized("token aud claim must be a string or a list of strings", reason="malformed")
 
 
 def _is_number(value: Any) -> bool:
@@ -139,7 +140,7 @@ class JWTVerifier:
         if (key is None) == (jwks is None):
             raise ValueError("give exactly one of key or jwks")
         self._key = key
-        self._jwks = jwks
+        self.jwks = jwks  # the JWKS cache, when keys come from one (its on_fetch reports fetches)
         self.algorithms: tuple[str, ...] = key.algorithms if key is not None else jwks.algorithms
         self._issuer = tuple(issuer) or None
         self._audience = list(audience) or None
@@ -187,17 +188,17 @@ class JWTVerifier:
         No signature is checked: a token that is not in the cache is simply not known here, nor
         is one whose JWKS key set is due for a refresh (``verify`` refreshes and checks again).
         """
-        generation = self._jwks.generation if self._jwks is not None else 0
+        generation = self.jwks.generation if self.jwks is not None else 0
         return self._verified.get(token, time.time(), generation)
 
     def verify(self, token: str) -> Identity:
         """The identity a token proves; ``Unauthorized`` or ``ServiceUnavailable`` otherwise."""
         if not isinstance(token, str) or not token:
-            raise Unauthorized("token is empty or not a string")
+            raise Unauthorized("token is empty or not a string", reason="malformed")
         if len(token) > MAX_TOKEN_BYTES:
-            raise Unauthorized(f"token is larger than {MAX_TOKEN_BYTES} bytes")
+            raise Unauthorized(f"token is larger than {MAX_TOKEN_BYTES} bytes", reason="malformed")
         now = time.time()
-        generation = self._jwks.generation if self._jwks is not None else 0
+        generation = self.jwks.generation if self.jwks is not None else 0
         identity = self._verified.get(token, now, generation)
         if identity is not None:
             return identity
@@ -208,14 +209,14 @@ class JWTVerifier:
         if not isinstance(alg, str) or alg not in self.algorithms:
             raise Unauthorized("token algorithm is not accepted")
         if kid is not None and not isinstance(kid, str):
-            raise Unauthorized("token kid header must be a string")
+            raise Unauthorized("token kid header must be a string", reason="malformed")
         # Claim types first, on the payload as sent (pyjwt would judge "exp": true as a time).
         # This only ever refuses; the identity comes from the claims pyjwt verifies below.
         _check_claim_types(_segment(token, 1))
         if self._key is not None:
             key, until = self._key, math.inf
         else:
-            key, keyset = self._jwks.key_for(kid)
+            key, keyset = self.jwks.key_for(kid)
             generation = keyset.generation
             # When the key set is due, as wall-clock time like exp: a hit compares one number.
             until = now + (keyset.fresh_until - time.monotonic())
@@ -226,9 +227,10 @@ class JWTVerifier:
                                       audience=self._audience, issuer=self._issuer,
                                       leeway=self._leeway)
         except jwt.MissingRequiredClaimError as e:
-            raise Unauthorized(f"token has no {e.claim} claim") from e
+            raise Unauthorized(f"token has no {e.claim} claim", reason="malformed") from e
         except jwt.PyJWTError as e:
-            raise Unauthorized(_MESSAGES.get(type(e), "token is invalid")) from e
+            message, reason = _MESSAGES.get(type(e), ("token is invalid", "invalid"))
+            raise Unauthorized(message, reason=reason) from e
         identity = Identity(subject=claims["sub"], issuer=claims.get("iss") or "", claims=claims)
         self._verified.put(token, identity, min(claims["exp"] + self._leeway, until), generation)
         return identity
@@ -238,11 +240,11 @@ def _segment(token: str, index: int) -> dict[str, Any]:
     """The JOSE header (0) or the claims (1) as sent, read only to pick the key and to refuse
     early; pyjwt parses and verifies the whole token strictly later."""
     if not token.isascii() or token.count(".") != 2:
-        raise Unauthorized("token is malformed")
+        raise Unauthorized("token is malformed", reason="malformed")
     try:
         value = json.loads(base64url_decode(token.split(".")[index]))
     except (ValueError, RecursionError) as e:  # binascii.Error and JSONDecodeError are ValueErrors
-        raise Unauthorized("token is malformed") from e
+        raise Unauthorized("token is malformed", reason="malformed") from e
     if not isinstance(value, dict):
-        raise Unauthorized("token is malformed")
+        raise Unauthorized("token is malformed", reason="malformed")
     return value

@@ -1,4 +1,6 @@
-"""The key a JWT is checked against, from ``JWT_SECRET``, ``JWT_PUBLIC_KEY`` or ``JWT_JWKS_URL``.
+"""The keys a JWT is checked against: ``SigningKey``, the algorithms each key type fits, and the
+key from ``JWT_SECRET`` or ``JWT_PUBLIC_KEY`` (``jwks`` builds the keys of ``JWT_JWKS_URL`` on
+these).
 
 Each function checks its setting once, at start-up, and raises ``ConfigError`` naming it: a
 secret too short for its HMAC, a private key where a public one belongs, an algorithm that
@@ -8,9 +10,9 @@ to it here, so a token can never pick its own (no alg confusion).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
-from urllib.parse import urlparse
+from typing import Any, Sequence
 
 import jwt
 from cryptography import x509
@@ -21,11 +23,30 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import HMACAlgorithm
 
-from auth.jwks import (
-    CURVE_ALGORITHMS, HMAC_ALGORITHMS, KEY_TYPES, MIN_RSA_BITS, RSA_ALGORITHMS, JWKSCache,
-    SigningKey,
-)
-from config.settings import JWT_ALGORITHMS, JWT_JWKS_URL, JWT_PUBLIC_KEY, JWT_SECRET, ConfigError, Settings
+from config.names import JWT_ALGORITHMS, JWT_PUBLIC_KEY, JWT_SECRET, ConfigError
+
+# What each accepted algorithm needs: its JWK key type (the "family" of JWT_ALGORITHMS).
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+CURVE_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+EDDSA_CURVES = ("Ed25519",)
+KEY_TYPES: dict[str, str] = {
+    **{alg: "oct" for alg in HMAC_ALGORITHMS},
+    **{alg: "RSA" for alg in RSA_ALGORITHMS},
+    **{alg: "EC" for alg in CURVE_ALGORITHMS.values()},
+    "EdDSA": "OKP",
+}
+MIN_RSA_BITS = 2048
+
+
+@dataclass(frozen=True, eq=False)
+class SigningKey:
+    """A verification key and the algorithms (a subset of ``JWT_ALGORITHMS``) it may verify."""
+
+    key: Any = field(repr=False)  # a cryptography public key, or the HMAC secret (never shown)
+    algorithms: tuple[str, ...]
+    kid: str | None = None
+
 
 MIN_SECRET_BYTES = 32
 _HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}  # RFC 7518 §3.2: key >= hash size
@@ -34,7 +55,7 @@ _BARE_KEY = re.compile(r"M[A-Za-z0-9+/]{40,}={0,2}")  # base64 DER: a SEQUENCE s
 _CANONICAL = {alg.upper(): alg for alg in KEY_TYPES}  # settings upper-cases: EDDSA -> EdDSA
 
 
-def _algorithms(configured: Sequence[str], source: str, fits: Sequence[str]) -> tuple[str, ...]:
+def check_algorithms(configured: Sequence[str], source: str, fits: Sequence[str]) -> tuple[str, ...]:
     """``JWT_ALGORITHMS`` checked against what the key fits; the first fit by default."""
     algorithms: list[str] = []
     for name in configured:
@@ -69,7 +90,7 @@ class SecretBytes(bytes):
 
 
 def secret_key(secret: str, configured: Sequence[str]) -> SigningKey:
-    algorithms = _algorithms(configured, JWT_SECRET, HMAC_ALGORITHMS)
+    algorithms = check_algorithms(configured, JWT_SECRET, HMAC_ALGORITHMS)
     raw = SecretBytes(secret.encode("utf-8"))
     if len(raw) < MIN_SECRET_BYTES:
         raise ConfigError(f"{JWT_SECRET} must be at least {MIN_SECRET_BYTES} bytes")
@@ -131,19 +152,4 @@ def public_key(value: str, configured: Sequence[str]) -> SigningKey:
         raise ConfigError(
             f"{JWT_PUBLIC_KEY}: unsupported key type; use RSA, EC (P-256, P-384, P-521) or Ed25519"
         )
-    return SigningKey(key=key, algorithms=_algorithms(configured, source, fits))
-
-
-def jwks_cache(settings: Settings) -> JWKSCache:
-    url = urlparse(settings.jwt_jwks_url)
-    if url.scheme not in ("http", "https") or not url.netloc:
-        raise ConfigError(f"{JWT_JWKS_URL} must be an http(s) URL")
-    fits = RSA_ALGORITHMS + tuple(CURVE_ALGORITHMS.values()) + ("EdDSA",)
-    return JWKSCache(
-        settings.jwt_jwks_url,
-        _algorithms(settings.jwt_algorithms, JWT_JWKS_URL, fits),
-        cache_ttl=settings.jwt_jwks_cache_ttl,
-        stale_ttl=settings.jwt_jwks_stale_ttl,
-        cooldown=settings.jwt_jwks_cooldown,
-        timeout=settings.jwt_jwks_timeout,
-    )
+    return SigningKey(key=key, algorithms=check_algorithms(configured, source, fits))

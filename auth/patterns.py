@@ -13,7 +13,7 @@ import re
 from typing import Any, Iterable, Mapping
 
 from tokens import MAX_UID, TokenError, check_account
-from tokens.builders import CHANNEL_CHARS, MAX_CHANNEL_BYTES
+from tokens.identifiers import CHANNEL_CHARS, MAX_CHANNEL_BYTES
 
 ClaimPath = tuple[str, ...]  # a dotted claim path, split once
 MISSING = object()  # claim_value's answer for a claim the token does not have

@@ -1,27 +1,26 @@
-"""What a verified caller may have: the operator's policy file, compiled once at start-up.
+"""What a verified caller may have: the operator's policy, compiled once at start-up.
 
 Deny by default. A request is granted when a grant whose ``when`` matches the caller allows its
 service, channel, role and uid (or user); the lifetime is capped at the largest ``max_expire``
-among the grants that allow it. ``config/policy.example.yaml`` documents every key. Any mistake
-in the file is a ``PolicyError`` naming the file and line; ``decide`` itself never raises.
+among the grants that allow it. ``config/policy.example.yaml`` documents every key; the file
+is read by ``policy_file`` (any mistake in it is a ``PolicyError`` naming the file and line).
+``decide`` itself never raises.
 
-    >>> policy = load_policy("config/policy.example.yaml")
+    >>> policy = load_policy("config/policy.example.yaml")  # auth.policy_file
     >>> policy.decide(identity, TokenRequest("rtc", 600, channel="live-1", uid=7, role=Role.PUBLISHER))
     PolicyDecision(granted=True, expire=3600, reason='granted', refused=None)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from config.settings import MAX_EXPIRE, ConfigError
-from tokens import WILDCARD_CHANNEL, Role
+from tokens import MAX_EXPIRE, WILDCARD_CHANNEL
 
+from .grants import Grant
 from .models import Identity, PolicyDecision, TokenRequest
-from .patterns import MISSING, ChannelSet, ClaimPath, IdSet, claim_text, claim_value
+from .patterns import MISSING, ClaimPath, claim_text, claim_value
 
-__all__ = ["Policy", "PolicyError", "load_policy"]
+__all__ = ["Policy"]
 
 # With several matching grants, the refusal that got furthest is the one reported.
 _DEPTH = {"service": 0, "channel": 1, "wildcard": 1, "role": 2, "uid": 3, "user": 3, "app": 3}
@@ -29,79 +28,8 @@ _GRANTED = "granted"
 _WILDCARD_UID_0 = "the wildcard channel '*' cannot be used with uid 0: Agora requires a specific uid"
 
 
-class PolicyError(ConfigError):
-    """The policy file is missing, is not YAML, or says something the service cannot use."""
-
-
-@dataclass(frozen=True)
-class When:
-    """Whom a grant is for: everyone authenticated, or members of groups, or named subjects."""
-
-    everyone: bool = False
-    groups: frozenset[str] = frozenset()
-    subjects: frozenset[str] = frozenset()
-
-    def matches(self, caller: "_Caller") -> bool:
-        return (self.everyone or caller.subject in self.subjects
-                or (bool(self.groups) and not self.groups.isdisjoint(caller.groups)))
-
-
-@dataclass(frozen=True)
-class RtcGrant:
-    channels: ChannelSet
-    roles: frozenset[Role]
-    uids: IdSet
-    max_expire: int
-    wildcard: bool = False
-
-    def refuses(self, want: TokenRequest, caller: "_Caller") -> str | None:
-        if want.channel == WILDCARD_CHANNEL:
-            if not self.wildcard:
-                return "wildcard"
-        elif not isinstance(want.channel, str) or not self.channels.matches(
-                want.channel, caller.subject, caller.claims):
-            return "channel"
-        if want.role not in self.roles:
-            return "role"
-        if want.uid is None or not self.uids.allows_uid(want.uid, caller.self_text):
-            return "uid"
-        return None
-
-
-@dataclass(frozen=True)
-class RtmGrant:
-    users: IdSet
-    max_expire: int
-
-    def refuses(self, want: TokenRequest, caller: "_Caller") -> str | None:
-        ok = want.user is not None and self.users.allows_user(want.user, caller.self_text)
-        return None if ok else "user"
-
-
-@dataclass(frozen=True)
-class ChatGrant:
-    users: IdSet | None
-    app: bool
-    max_expire: int
-
-    def refuses(self, want: TokenRequest, caller: "_Caller") -> str | None:
-        if want.app:
-            return None if self.app else "app"
-        ok = (self.users is not None and want.user is not None
-              and self.users.allows_user(want.user, caller.self_text))
-        return None if ok else "user"
-
-
-@dataclass(frozen=True)
-class Grant:
-    when: When
-    rtc: RtcGrant | None = None
-    rtm: RtmGrant | None = None
-    chat: ChatGrant | None = None
-
-
 class _Caller:
-    """The claims a decision needs, each read at most once per request."""
+    """The claims a decision needs, each read at most once per request (a ``grants.Caller``)."""
 
     __slots__ = ("claims", "subject", "_policy", "_groups", "_self")
 
@@ -134,13 +62,6 @@ class Policy:
         self._by_service = {service: tuple((g.when, getattr(g, service)) for g in self.grants
                                            if getattr(g, service) is not None)
                             for service in ("rtc", "rtm", "chat")}
-
-    @classmethod
-    def from_text(cls, text: str, source: str = "<string>") -> "Policy":
-        """Parse and compile a policy; every mistake is a ``PolicyError`` naming ``source``:line."""
-        from .policy_file import read_policy  # the reader builds Policy objects: imported late
-
-        return read_policy(text, source, cls)
 
     def subject_of(self, claims: Mapping[str, Any]) -> str | None:
         """The caller's subject: the ``identity.subject`` claim as text (None if absent)."""
@@ -224,13 +145,3 @@ _REASONS: dict[str, Callable[[TokenRequest], str]] = {
     "user": lambda w: f"{w.service} user {w.user!r} is not granted to this caller",
     "app": lambda w: "chat app tokens are not granted to this caller",
 }
-
-
-def load_policy(path: str | Path) -> Policy:
-    """Read and compile the policy file at ``path``."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        why = getattr(e, "strerror", None) or e
-        raise PolicyError(f"{path}: cannot read the policy file: {why}") from None
-    return Policy.from_text(text, source=str(path))

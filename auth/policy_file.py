@@ -1,27 +1,45 @@
 """Reading the policy file: YAML in, a compiled ``Policy`` out, every mistake with its line.
 
 The YAML is walked as a node tree (never loaded into plain objects first), so an error can say
-``policy.yaml:12: grants[2].rtc.roles: 'owner' is not publisher or subscriber``.
+``policy.yaml:12: grants[2].rtc.roles: 'owner' is not a role (publisher, host, ...)``.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import yaml
 
-from config.settings import MAX_EXPIRE
-from tokens import Role, TokenError, check_chat_user, check_rtm_user
+from config.names import ConfigError
+from tokens import MAX_EXPIRE, ROLE_SPELLINGS, ROLES, Role, TokenError, check_chat_user, check_rtm_user
 
+from .grants import ChatGrant, Grant, RtcGrant, RtmGrant, When
 from .patterns import ChannelSet, IdSet, PatternError, claim_path
-from .policy import ChatGrant, Grant, Policy, PolicyError, RtcGrant, RtmGrant, When
+from .policy import Policy
 
-_ROLES = {"publisher": Role.PUBLISHER, "subscriber": Role.SUBSCRIBER}
+__all__ = ["PolicyError", "load_policy", "read_policy"]
+
 _STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: 5x faster
 
 
-def read_policy(text: str, source: str, cls: type[Policy] = Policy) -> Policy:
+class PolicyError(ConfigError):
+    """The policy file is missing, is not YAML, or says something the service cannot use."""
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and compile the policy file at ``path``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = getattr(e, "strerror", None) or e
+        raise PolicyError(f"{path}: cannot read the policy file: {why}") from None
+    return read_policy(text, source=str(path))
+
+
+def read_policy(text: str, source: str = "<string>") -> Policy:
     """Parse and compile a policy; every mistake is a ``PolicyError`` naming ``source``:line."""
-    return _Reader(text, source).policy(cls)
+    return _Reader(text, source).policy()
 
 
 def _describe(value: Any) -> str:
@@ -39,15 +57,15 @@ class _Reader:
 
     def __init__(self, text: str, source: str):
         self.text, self.source = text, source
-        self.loader: yaml.SafeLoader | None = None
+        self.loader: yaml.SafeLoader | yaml.CSafeLoader | None = None
 
-    def policy(self, cls: type[Policy]) -> Policy:
+    def policy(self) -> Policy:
         try:
-            self.loader = yaml.SafeLoader(self.text)
+            self.loader = _LOADER(self.text)
             root = self.loader.get_single_node()
             if root is None:
                 raise PolicyError(f"{self.source}:1: the policy is empty; it needs a grants list")
-            return self.build(cls, root)
+            return self.build(root)
         except yaml.YAMLError as e:  # only reading and composing: ``value`` wraps its own
             mark = getattr(e, "problem_mark", None)
             where = f"{self.source}:{mark.line + 1}" if mark else self.source
@@ -56,7 +74,7 @@ class _Reader:
             if self.loader is not None:
                 self.loader.dispose()
 
-    def build(self, cls: type[Policy], root: yaml.Node) -> Policy:
+    def build(self, root: yaml.Node) -> Policy:
         top = self.mapping(root, "the policy", ("identity", "grants"), ("grants",))
         ids = {} if "identity" not in top else \
             self.mapping(top["identity"], "identity", ("subject", "groups", "uid"))
@@ -64,7 +82,7 @@ class _Reader:
                  for key, node in ids.items()}
         grants = [self.grant(node, f"grants[{i}]")
                   for i, node in enumerate(self.sequence(top["grants"], "grants", empty_ok=True))]
-        return cls(grants, subject=paths.get("subject", ("sub",)), groups=paths.get("groups", ("groups",)),
+        return Policy(grants, subject=paths.get("subject", ("sub",)), groups=paths.get("groups", ("groups",)),
                    uid=paths.get("uid"), source=self.source)
 
     def grant(self, node: yaml.Node, where: str) -> Grant:
@@ -99,10 +117,7 @@ class _Reader:
             self.compile(item, f"{where}.channels", ChannelSet, patterns[-1:])
         roles = []
         for item in self.sequence(keys["roles"], f"{where}.roles"):
-            role = _ROLES.get(self.string(item, f"{where}.roles").lower())
-            if role is None:
-                raise self.error(item, f"{where}.roles: {item.value!r} is not publisher or subscriber")
-            roles.append(role)
+            roles.append(self.role(item, f"{where}.roles"))
         wildcard = self.boolean(keys["wildcard"], f"{where}.wildcard") if "wildcard" in keys else False
         uids = self.ids(keys["uids"], f"{where}.uids", True)
         return RtcGrant(ChannelSet(patterns), frozenset(roles), uids,
@@ -207,6 +222,19 @@ class _Reader:
             rule(str(value))
         except TokenError as e:
             raise self.error(node, f"{where}: {e} (no request could match it)") from None
+
+    def role(self, node: yaml.Node, where: str) -> Role:
+        """Any spelling the HTTP contracts accept (``tokens.ROLES``), in any case; 1 and 2 may
+        be written as numbers."""
+        value = self.value(node)
+        spelling = value if isinstance(value, str) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            spelling = str(value)
+        role = ROLES.get(spelling.strip().lower()) if spelling is not None else None
+        if role is None:
+            what = repr(value) if isinstance(value, str) else _describe(value)
+            raise self.error(node, f"{where}: {what} is not a role ({ROLE_SPELLINGS})")
+        return role
 
     def boolean(self, node: yaml.Node, where: str) -> bool:
         value = self.value(node)

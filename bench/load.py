@@ -38,17 +38,12 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from tests.conftest import sign_jwt  # noqa: E402
-from tests.procs import (  # noqa: E402
+from bench.common import APP_CERTIFICATE, APP_ID, AUDIENCE, ISSUER, JWT_SECRET, sign_jwt  # noqa: E402
+from tools.procs import (  # noqa: E402
     RedisServer, ensure_installed, free_port, procfile_command, stop, wait_for_port,
 )
 
 PEER = _HERE / "peer"
-APP_ID = "970CA35de60c44645bbae8a215061b33"
-APP_CERTIFICATE = "5CFd2fd1755d40ecb72977518be15d3b"
-JWT_SECRET = "bench-secret-that-is-long-enough-0123456789"
-ISSUER = "https://idp.bench/"
-AUDIENCE = "agora-token-server"
 ORIGIN = "https://app.example.com"
 # On, and far above what wrk can send: a 429 would measure the refusal path instead.
 HIGH_LIMIT = "1000000000/minute"

@@ -34,12 +34,11 @@ import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
-import jwt  # noqa: E402
 import requests  # noqa: E402
 
-from tests.procs import gunicorn, rss_kib  # noqa: E402 (the start-up the integration tests use)
+from bench.common import AUDIENCE, ISSUER, sign_jwt  # noqa: E402
+from tools.procs import gunicorn, rss_kib  # noqa: E402 (the start-up the integration tests use)
 
-ISSUER, AUDIENCE = "https://soak.test/", "agora-token-server"
 POLICY = """\
 grants:
   - when: {groups: [ops]}
@@ -108,19 +107,14 @@ def configuration(workdir: Path, lifetime: int) -> tuple[dict, dict[str, list[st
     }
     (workdir / "service.env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
 
-    now = int(time.time())
-
-    def sign(sub, groups=None, key=secret, exp=now + lifetime):
-        claims = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": exp}
-        if groups:
-            claims["groups"] = groups
-        return "Bearer " + jwt.encode(claims, key, algorithm="HS256")
+    def sign(sub, groups=None, key=secret, **claims):
+        return "Bearer " + sign_jwt(sub, groups=groups, lifetime=lifetime, secret=key, **claims)
 
     callers = {
         "ops": [sign(f"ops-{i}", ["ops"]) for i in range(USERS)],
         "viewer": [sign(f"viewer-{i}") for i in range(USERS)],
         "forged": [sign("ops-0", ["ops"], key=secrets.token_urlsafe(48))],
-        "expired": [sign("ops-0", ["ops"], exp=now - 3600)],
+        "expired": [sign("ops-0", ["ops"], exp=int(time.time()) - 3600)],
         "garbage": ["Bearer not.a.jwt"],
     }
     return {"ENV_FILE": str(workdir / "service.env")}, callers

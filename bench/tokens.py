@@ -24,16 +24,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tokens  # noqa: E402
-from tokens import builders as b  # noqa: E402
+from bench.common import APP_ID  # noqa: E402
+from bench.common import APP_CERTIFICATE as CERT  # noqa: E402
 from tokens.access_token import AccessToken, sign  # noqa: E402
+from tokens.checks import check_credentials, check_lifetime, check_uid, random_salt  # noqa: E402
+from tokens.identifiers import check_channel  # noqa: E402
+from tokens.roles import check_role  # noqa: E402
 
 try:
     from agora_token_builder.RtcTokenBuilder import RtcTokenBuilder
 except ImportError:  # the bench still shows our numbers without it
     RtcTokenBuilder = None
 
-APP_ID = "970CA35de60c44645bbae8a215061b33"
-CERT = "5CFd2fd1755d40ecb72977518be15d3b"
 TOKENS_PER_ROUND = 5_000
 ROUNDS = 7
 EXPIRE = 3_600
@@ -95,17 +97,17 @@ def race(inputs, title: str) -> None:
 
 def breakdown(inputs) -> None:
     """Each step of ours on the same inputs, timed alone; median of five passes."""
-    salts = [b.random_salt() for _ in inputs]
+    salts = [random_salt() for _ in inputs]
     ts = int(time.time())
     privileges = dict.fromkeys((1, 2, 3, 4), EXPIRE)
 
     def validation(item):
-        b.check_credentials(APP_ID, CERT)
-        b.check_lifetime(EXPIRE, "token lifetime")
-        b.check_lifetime(EXPIRE, "privilege lifetime", required=False)
-        b.check_role(1)
-        b.check_channel(item[0])
-        b.check_uid(item[1])
+        check_credentials(APP_ID, CERT)
+        check_lifetime(EXPIRE, "token lifetime")
+        check_lifetime(EXPIRE, "privilege lifetime", required=False)
+        check_role(1)
+        check_channel(item[0])
+        check_uid(item[1])
 
     def packing(i):
         channel, uid = inputs[i]
@@ -119,7 +121,7 @@ def breakdown(inputs) -> None:
     compressed = [zlib.compress(c) for c in contents]
     steps = {
         "validation": (validation, inputs),
-        "salt": (lambda _: b.random_salt(), inputs),
+        "salt": (lambda _: random_salt(), inputs),
         "objects + packing": (packing, indices),
         "HMAC x2 (k1 cached)": (lambda i: sign(CERT, ts, salts[i], infos[i]), indices),
         "zlib.compress": (zlib.compress, contents),

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from .settings import POLICY_FILE, ConfigError, effective_environment
+from .environment import effective_environment
+from .names import POLICY_FILE, ConfigError
 
 
 @dataclass(frozen=True)

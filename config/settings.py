@@ -1,66 +1,31 @@
-"""Every setting the service reads: its name, default and parsing, in one place.
+"""Every setting the service reads: its default and parsing, in one place. The names live in
+``names``; where the variables come from (environment, ``.env`` file, demo) in ``environment``.
 
-``os.environ`` is read here and nowhere else. ``load_settings()`` validates everything at
-start-up and raises ``ConfigError`` naming the setting at fault. A ``.env`` file in the working
-directory (or the file named by ``ENV_FILE``) fills in variables the environment does not set.
-Empty variables count as unset.
+``load_settings()`` validates everything at start-up and raises ``ConfigError`` naming the
+setting at fault.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-CONFIG_DIR = Path(__file__).resolve().parent
-DEMO_ENV_FILE = CONFIG_DIR / "demo.env"
+from tokens import MAX_EXPIRE
 
-# Setting names, as operators write them.
-APP_ID = "APP_ID"
-APP_CERTIFICATE = "APP_CERTIFICATE"
-CORS_ALLOW_ORIGIN = "CORS_ALLOW_ORIGIN"
-DEFAULT_EXPIRE = "DEFAULT_EXPIRE"
-PORT = "PORT"
-SERVER_PORT = "SERVER_PORT"
-POLICY_FILE = "POLICY_FILE"
-JWT_SECRET = "JWT_SECRET"
-JWT_PUBLIC_KEY = "JWT_PUBLIC_KEY"
-JWT_JWKS_URL = "JWT_JWKS_URL"
-JWT_ALGORITHMS = "JWT_ALGORITHMS"
-JWT_ISSUER = "JWT_ISSUER"
-JWT_AUDIENCE = "JWT_AUDIENCE"
-JWT_LEEWAY = "JWT_LEEWAY"
-JWT_JWKS_COOLDOWN = "JWT_JWKS_COOLDOWN"
-JWT_JWKS_CACHE_TTL = "JWT_JWKS_CACHE_TTL"
-JWT_JWKS_TIMEOUT = "JWT_JWKS_TIMEOUT"
-JWT_JWKS_STALE_TTL = "JWT_JWKS_STALE_TTL"
-RATE_LIMIT_PER_USER = "RATE_LIMIT_PER_USER"
-RATE_LIMIT_PER_IP = "RATE_LIMIT_PER_IP"
-RATE_LIMIT_IPV6_PREFIX = "RATE_LIMIT_IPV6_PREFIX"
-TRUSTED_PROXIES = "TRUSTED_PROXIES"
-MAX_BODY_BYTES = "MAX_BODY_BYTES"
-LOG_LEVEL = "LOG_LEVEL"
-METRICS_ENABLED = "METRICS_ENABLED"
-DEMO_MODE = "DEMO_MODE"
-DEMO_FALLBACK = "DEMO_FALLBACK"  # set by `make run` only: no APP_ID → demo configuration
-ENV_FILE = "ENV_FILE"
-WEB_CONCURRENCY = "WEB_CONCURRENCY"  # gunicorn's worker count (gunicorn.conf.py)
-# The rate limiter's settings, under flask-limiter's names (api/limits.py reads them), each
-# value read as JSON when it is JSON, the way Flask's from_prefixed_env reads them: false, {"a": 1}.
-RATELIMIT_PREFIX = "RATELIMIT_"
-RATELIMIT_STORAGE_URI = "RATELIMIT_STORAGE_URI"
-RATELIMIT_STORAGE_OPTIONS = "RATELIMIT_STORAGE_OPTIONS"
-RATELIMIT_STRATEGY = "RATELIMIT_STRATEGY"
-RATELIMIT_KEY_PREFIX = "RATELIMIT_KEY_PREFIX"
-RATELIMIT_HEADER_RETRY_AFTER_VALUE = "RATELIMIT_HEADER_RETRY_AFTER_VALUE"
-_RATELIMIT_FLAGS = ("RATELIMIT_ENABLED", "RATELIMIT_HEADERS_ENABLED", "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED",
-                    "RATELIMIT_SWALLOW_ERRORS")
-_RATELIMIT_SETTINGS = (RATELIMIT_STORAGE_URI, RATELIMIT_STORAGE_OPTIONS, RATELIMIT_STRATEGY, RATELIMIT_KEY_PREFIX,
-                       RATELIMIT_HEADER_RETRY_AFTER_VALUE, *_RATELIMIT_FLAGS)
+# gunicorn.conf.py imports environment from here.
+from .environment import effective_environment, environment, truthy  # noqa: F401
+from .names import (
+    APP_CERTIFICATE, APP_ID, CORS_ALLOW_ORIGIN, DEFAULT_EXPIRE, DEMO_MODE, JWT_ALGORITHMS, JWT_AUDIENCE,
+    JWT_ISSUER, JWT_JWKS_CACHE_TTL, JWT_JWKS_COOLDOWN, JWT_JWKS_STALE_TTL, JWT_JWKS_TIMEOUT, JWT_JWKS_URL,
+    JWT_LEEWAY, JWT_PUBLIC_KEY, JWT_SECRET, LOG_LEVEL, MAX_BODY_BYTES, METRICS_ENABLED, POLICY_FILE, PORT,
+    RATE_LIMIT_IPV6_PREFIX, RATE_LIMIT_PER_IP, RATE_LIMIT_PER_USER, RATELIMIT_FLAGS,
+    RATELIMIT_HEADER_RETRY_AFTER_VALUE, RATELIMIT_KEY_PREFIX, RATELIMIT_PREFIX, RATELIMIT_SETTINGS,
+    RATELIMIT_STORAGE_OPTIONS, RATELIMIT_STORAGE_URI, RATELIMIT_STRATEGY, SERVER_PORT, TRUSTED_PROXIES,
+    WEB_CONCURRENCY, ConfigError,
+)
 
-MAX_EXPIRE = 86_400
 # flask-cors' settings, under its own config keys: the origins come from CORS_ALLOW_ORIGIN; a
 # browser app may send the JWT and JSON, and must be able to read these response headers.
 CORS_CONFIG = {
@@ -72,10 +37,6 @@ CORS_CONFIG = {
     "CORS_SUPPORTS_CREDENTIALS": False,  # the JWT travels in Authorization, never in cookies
 }
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -126,48 +87,6 @@ SECRET_FIELDS = frozenset(f.name for f in fields(Settings) if not f.repr)
 def memory_storage_warning(workers: int) -> str:
     return (f"RATELIMIT_STORAGE_URI is memory:// with {workers} workers: each worker counts on its own, "
             f"so every limit lets through up to {workers} times as much; use redis://")
-
-
-def read_env_file(path: str | os.PathLike) -> dict[str, str]:
-    """Parse a ``KEY=value`` file: comments, blank lines, optional quotes and ``export``."""
-    values: dict[str, str] = {}
-    for lineno, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise ConfigError(f"{path}:{lineno}: expected KEY=value")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key] = value
-    return values
-
-
-def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The effective variables: the process environment over the ``.env`` file, if any."""
-    env = dict(os.environ if environ is None else environ)
-    env_file = env.get(ENV_FILE) or ".env"
-    merged = read_env_file(env_file) if Path(env_file).is_file() else {}
-    merged.update({k: v for k, v in env.items() if v != ""})
-    return {k: v for k, v in merged.items() if v != ""}
-
-
-def demo_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The committed demo configuration under whatever the environment already sets."""
-    env = read_env_file(DEMO_ENV_FILE)
-    env[POLICY_FILE] = str(CONFIG_DIR.parent / env[POLICY_FILE])
-    env.update(environment(environ))
-    env[DEMO_MODE] = "1"
-    return env
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -239,14 +158,14 @@ def _ratelimit(env: Mapping[str, str]) -> dict[str, Any]:
     for name, raw in env.items():
         if not name.startswith(RATELIMIT_PREFIX):
             continue
-        if name not in _RATELIMIT_SETTINGS:
+        if name not in RATELIMIT_SETTINGS:
             raise ConfigError(f"{name} is not a setting of this service; the rate limiter reads "
-                              f"{', '.join(_RATELIMIT_SETTINGS)}")
+                              f"{', '.join(RATELIMIT_SETTINGS)}")
         try:
             out[name] = json.loads(raw)
         except ValueError:
             out[name] = raw
-    for name in _RATELIMIT_FLAGS:
+    for name in RATELIMIT_FLAGS:
         if not isinstance(out.get(name, False), bool):
             raise ConfigError(f"{name} must be true or false, got {env[name]!r}")
     if not isinstance(out.get(RATELIMIT_STORAGE_OPTIONS, {}), dict):
@@ -264,27 +183,13 @@ def _ratelimit(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, demo: bool | None = None) -> Settings:
-    """Read and validate every setting.
-
-    ``demo`` layers the committed demo configuration under the environment; by default that
-    happens only when ``DEMO_FALLBACK`` is set (``make run`` does) and ``APP_ID`` is not.
-    The Procfile never sets it, so production never runs on demo credentials.
-    """
+    """Read and validate every setting (``demo``: see ``effective_environment``)."""
     return settings_from_environment(effective_environment(environ, demo=demo))
-
-
-def effective_environment(environ: Mapping[str, str] | None = None, *,
-                          demo: bool | None = None) -> dict[str, str]:
-    """The variables the settings are read from: environment, ``.env`` file, demo layer."""
-    if demo is None:
-        env = environment(environ)
-        demo = _truthy(env.get(DEMO_FALLBACK)) and APP_ID not in env
-    return demo_environment(environ) if demo else environment(environ)
 
 
 def settings_from_environment(env: Mapping[str, str]) -> Settings:
     """Parse and validate the settings from already-resolved variables."""
-    is_demo = _truthy(env.get(DEMO_MODE))
+    is_demo = truthy(env.get(DEMO_MODE))
 
     origins = _list(env, CORS_ALLOW_ORIGIN) or ("*",)
     for origin in origins:

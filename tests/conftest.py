@@ -1,20 +1,24 @@
-"""Shared fixtures: the app on a test configuration, its client, and ``make_jwt``."""
+"""Shared fixtures: the app on the test configuration (``BASE_ENV``), its client, and
+``make_jwt``. The credentials and the JWT signer are tests/credentials.py's."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import jwt as pyjwt
 import pytest
+from hypothesis import settings
 
 from app import create_app
+from tests.credentials import APP_CERTIFICATE, APP_ID, AUDIENCE, ISSUER, JWT_SECRET, sign_jwt
 
 DATA = Path(__file__).parent / "data"
-APP_ID = "970CA35de60c44645bbae8a215061b33"
-APP_CERTIFICATE = "5CFd2fd1755d40ecb72977518be15d3b"
-JWT_SECRET = "test-secret-that-is-long-enough-0123456789"
-ISSUER = "https://idp.test/"
-AUDIENCE = "agora-token-server"
+
+# `make test-fast` runs the property tests with a quarter of their examples (--hypothesis-profile=fast).
+settings.register_profile("fast", max_examples=25)
+
+
+def examples(n: int) -> int:
+    """``n`` examples under Hypothesis' default profile (100 a test), in proportion under another."""
+    return max(10, n * settings.default.max_examples // 100)
 
 BASE_ENV = {
     "APP_ID": APP_ID,
@@ -28,18 +32,6 @@ BASE_ENV = {
     "RATE_LIMIT_PER_IP": "100000/minute",
     "ENV_FILE": str(DATA / "no-such.env"),
 }
-
-
-def sign_jwt(sub: str = "alice", *, groups=None, lifetime: int = 600, secret: str = JWT_SECRET,
-             algorithm: str = "HS256", headers=None, **claims) -> str:
-    """A JWT the test configuration accepts (override anything to make one it refuses)."""
-    now = int(time.time())
-    payload = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + lifetime}
-    if groups is not None:
-        payload["groups"] = groups
-    payload.update(claims)
-    payload = {k: v for k, v in payload.items() if v is not None}
-    return pyjwt.encode(payload, secret, algorithm=algorithm, headers=headers)
 
 
 @pytest.fixture
@@ -71,6 +63,7 @@ def client(app):
 
 @pytest.fixture
 def make_jwt():
+    """``tests.credentials.sign_jwt``: a JWT the test configuration accepts."""
     return sign_jwt
 
 

@@ -1,25 +1,20 @@
-"""Helpers for tests that need JWTs: keys, signed tokens, forged tokens and a live JWKS server.
+"""Keys for tests of JWT verification, their PEM and JWK forms, and a live JWKS server.
 
-    from tests.jwtutil import TEST_SECRET, JWKSServer, make_jwt, public_jwk, rsa_key
+    from tests.jwtutil import JWKSServer, public_jwk, rsa_key
 
-Keys are generated once per process (``rsa_key(0)`` is always the same key). ``make_jwt`` signs
-with pyjwt; ``sign_raw`` signs exactly the header and payload given, so tests can forge what
-pyjwt refuses to encode (``alg: none``, claims of the wrong type, an RSA PEM as HMAC secret).
+Keys are generated once per process (``rsa_key(0)`` is always the same key). Signing a JWT,
+with these keys or the test secret, is tests/credentials.py's.
 """
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
-import hmac
 import json
 import threading
 import time
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -27,16 +22,14 @@ from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from config.settings import Settings
+from tests.credentials import APP_CERTIFICATE, APP_ID
 
-TEST_SECRET = "test-secret-for-hs512-needs-64-bytes-0123456789abcdefghijklmnopq"
-assert len(TEST_SECRET) == 64
 _CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}
-_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
 
 def make_settings(**jwt_fields: Any) -> Settings:
-    """Settings with dummy Agora credentials and the given ``jwt_*`` fields."""
-    return Settings(app_id="0" * 32, app_certificate="1" * 32, **jwt_fields)
+    """Settings with the test credentials and the given ``jwt_*`` fields."""
+    return Settings(app_id=APP_ID, app_certificate=APP_CERTIFICATE, **jwt_fields)
 
 
 @lru_cache(maxsize=None)
@@ -94,58 +87,6 @@ def public_jwk(private_key: Any, kid: str | None = None, **members: Any) -> dict
         jwk["kid"] = kid
     jwk.update(members)
     return jwk
-
-
-def make_jwt(
-    claims: Mapping[str, Any] | None = None,
-    *,
-    key: Any = TEST_SECRET,
-    algorithm: str = "HS256",
-    headers: Mapping[str, Any] | None = None,
-    lifetime: int = 300,
-    omit: Iterable[str] = (),
-) -> str:
-    """A JWT signed by pyjwt: ``sub``/``iat``/``exp`` defaults, overridden by ``claims``.
-
-    ``omit`` drops claims (``omit=("exp",)``); ``key`` is the secret or a private key object.
-    """
-    now = int(time.time())
-    payload: dict[str, Any] = {"sub": "user-1", "iat": now, "exp": now + lifetime}
-    payload.update(claims or {})
-    for name in omit:
-        payload.pop(name, None)
-    return jwt.encode(payload, key, algorithm=algorithm, headers=dict(headers or {}))
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def sign_raw(header: Mapping[str, Any] | bytes, payload: Mapping[str, Any] | bytes,
-             key: Any = TEST_SECRET, algorithm: str | None = None) -> str:
-    """Sign exactly this header and payload (dicts are JSON-encoded, bytes are used as is).
-
-    The signing algorithm is ``algorithm``, else the header's ``alg``, else HS256. ``HS*`` uses
-    HMAC over ``key`` whatever it is (a PEM too: algorithm confusion); ``none`` (or a non-string
-    ``alg``) gives an empty signature; anything else signs with the private ``key`` object.
-    """
-    raw_header = header if isinstance(header, bytes) else json.dumps(header).encode()
-    raw_payload = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    signing_input = f"{b64url(raw_header)}.{b64url(raw_payload)}".encode()
-    alg = algorithm or (header.get("alg", "HS256") if isinstance(header, Mapping) else "HS256")
-    if alg in _HASHES:
-        secret = key if isinstance(key, bytes) else str(key).encode()
-        signature = hmac.new(secret, signing_input, _HASHES[alg]).digest()
-    elif not isinstance(alg, str) or alg.lower() == "none":
-        signature = b""
-    else:
-        signature = jwt.get_algorithm_by_name(alg).sign(signing_input, key)
-    return f"{signing_input.decode()}.{b64url(signature)}"
-
-
-def default_claims(lifetime: int = 300, **claims: Any) -> dict[str, Any]:
-    now = int(time.time())
-    return {"sub": "user-1", "iat": now, "exp": now + lifetime, **claims}
 
 
 class JWKSServer:

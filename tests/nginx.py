@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from tests.procs import ROOT, ensure_installed, free_port, stop, wait_for_port
+from tools.procs import ROOT, ensure_installed, free_port, stop, wait_for_port
 
 SITE = ROOT / "deploy" / "nginx" / "agora-token-server.conf"
 

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import pytest
 
-from tests.procs import ensure_installed
+from tools.procs import ensure_installed
 
 INTEROP = Path(__file__).parent / "interop"
 AGORA_TOKEN_VERSION = json.loads((INTEROP / "package.json").read_text())["dependencies"]["agora-token"]

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import redis
 
-from tests.procs import ensure_installed, free_port, wait_for_port
+from tools.procs import ensure_installed, free_port, wait_for_port
 
 
 class RedisNode:

@@ -8,12 +8,13 @@ import pytest
 
 from auth.jwt import JWTVerifier
 from auth.keys import SecretBytes
-from tests.jwtutil import TEST_SECRET, make_jwt, make_settings, private_pem, public_pem, rsa_key
+from tests.credentials import JWT_SECRET, make_jwt
+from tests.jwtutil import make_settings, private_pem, public_pem, rsa_key
 
-SECRET = TEST_SECRET.encode()
+SECRET = JWT_SECRET.encode()
 PRIVATE_BODY = "".join(private_pem(rsa_key(0)).splitlines()[1:-1])
 NEEDLES = [
-    TEST_SECRET, repr(SECRET), str(SECRET), SECRET.hex(), base64.b64encode(SECRET).decode(),
+    JWT_SECRET, repr(SECRET), str(SECRET), SECRET.hex(), base64.b64encode(SECRET).decode(),
     base64.urlsafe_b64encode(SECRET).rstrip(b"=").decode(), PRIVATE_BODY[:40],
 ]
 
@@ -35,7 +36,7 @@ def shown(obj: Any, depth: int) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("fields, token", [
-    ({"jwt_secret": TEST_SECRET}, lambda: make_jwt()),
+    ({"jwt_secret": JWT_SECRET}, lambda: make_jwt()),
     ({"jwt_public_key": public_pem(rsa_key(0))}, lambda: make_jwt(key=rsa_key(0), algorithm="RS256")),
 ], ids=["JWT_SECRET", "JWT_PUBLIC_KEY"])
 def test_no_repr_shows_key_material(fields, token):

@@ -23,8 +23,9 @@ from typing import Iterator
 import pytest
 
 import tokens
-from tests.conftest import APP_CERTIFICATE, BASE_ENV, sign_jwt
-from tests.procs import ensure_installed, gunicorn
+from tests.conftest import BASE_ENV
+from tests.credentials import APP_CERTIFICATE, sign_jwt
+from tools.procs import ensure_installed, gunicorn
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 import tokens
-from tests.conftest import APP_CERTIFICATE, APP_ID
+from tests.credentials import APP_CERTIFICATE, APP_ID
 
 PUB = {1: None, 2: None, 3: None, 4: None}
 SUB = {1: None}

@@ -25,10 +25,12 @@ from types import SimpleNamespace
 import pytest
 import requests
 
+from config import environment, names
 from config import settings as config
-from tests.conftest import BASE_ENV, sign_jwt
+from tests.conftest import BASE_ENV
+from tests.credentials import sign_jwt
 from tests.nginx import SITE, nginx_site, substitute
-from tests.procs import ROOT, free_port, gunicorn, procfile_command
+from tools.procs import ROOT, free_port, gunicorn, procfile_command
 
 UNIT = ROOT / "deploy" / "systemd" / "agora-token-server.service"
 ENV_EXAMPLE = ROOT / "deploy" / "env.example"
@@ -85,7 +87,7 @@ def test_the_unit_lets_the_service_read_its_settings_file_itself(tmp_path):
     assert unit_environment(service)["ENV_FILE"] == "/etc/agora-token-server/agora-token-server.env"
     settings_file = tmp_path / "settings.env"
     settings_file.write_text("DEFAULT_EXPIRE=2000\n")
-    assert config.environment({"ENV_FILE": str(settings_file), "DEFAULT_EXPIRE": "1000"})["DEFAULT_EXPIRE"] == "1000"
+    assert environment.environment({"ENV_FILE": str(settings_file), "DEFAULT_EXPIRE": "1000"})["DEFAULT_EXPIRE"] == "1000"
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
@@ -99,9 +101,9 @@ def test_systemd_analyze_verifies_the_unit(tmp_path):
 # --- deploy/env.example --------------------------------------------------------------------
 
 def setting_names() -> set[str]:
-    """Every setting config/settings.py defines: its name constants and the RATELIMIT_* it reads."""
-    names = {value for name, value in vars(config).items() if name.isupper() and value == name}
-    return names | set(config._RATELIMIT_SETTINGS)
+    """Every setting config/names.py defines: its name constants and the RATELIMIT_* it reads."""
+    defined = {value for name, value in vars(names).items() if name.isupper() and value == name}
+    return defined | set(names.RATELIMIT_SETTINGS)
 
 
 def example_lines() -> list[tuple[str, str]]:
@@ -119,7 +121,7 @@ def test_env_example_names_every_setting_once_and_nothing_else():
 def test_env_example_parses_and_shows_the_real_defaults(tmp_path):
     uncommented = tmp_path / "uncommented.env"
     uncommented.write_text(re.sub(r"^#(?=[A-Z][A-Z0-9_]*=)", "", ENV_EXAMPLE.read_text(), flags=re.M))
-    assert config.read_env_file(uncommented) == dict(example_lines())  # each line a comment or KEY=value
+    assert environment.read_env_file(uncommented) == dict(example_lines())  # each line a comment or KEY=value
     known = setting_names()
     for name, value in re.findall(r"^#([A-Z][A-Z0-9_]*)=(.+)$", ENV_EXAMPLE.read_text(), re.M):
         if name not in known:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 import tokens
-from tests.conftest import APP_CERTIFICATE, BASE_ENV, sign_jwt
-from tests.procs import gunicorn
+from tests.conftest import BASE_ENV
+from tests.credentials import APP_CERTIFICATE, sign_jwt
+from tools.procs import gunicorn
 
 pytestmark = pytest.mark.integration
 

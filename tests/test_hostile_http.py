@@ -20,8 +20,9 @@ from contextlib import ExitStack, closing
 import pytest
 import requests
 
-from tests.conftest import BASE_ENV, sign_jwt
-from tests.procs import gunicorn
+from tests.conftest import BASE_ENV
+from tests.credentials import sign_jwt
+from tools.procs import gunicorn
 
 pytestmark = pytest.mark.integration
 
@@ -57,8 +58,11 @@ def assert_served_promptly(service, requests_count: int = 3) -> None:
 
 
 def assert_json_error(r: requests.Response, status: int, what: str = "") -> None:
+    """The service's error body: exactly ``error`` (a message a person can read) and ``code``."""
     assert r.status_code == status, f"{what}: {r.status_code} {r.text[:200]}"
-    assert r.json() == {"error": r.json()["error"], "code": str(status)}, what
+    body = r.json()
+    assert sorted(body) == ["code", "error"] and body["code"] == str(status), (what, body)
+    assert isinstance(body["error"], str) and body["error"].strip(), (what, body)
 
 
 # --- bodies -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 import tokens
-from tests.conftest import sign_jwt
+from tests.credentials import sign_jwt
 
 PATHS = ["/rtc/live-1/publisher/uid/1/", "/rtm/bob/", "/chat/app/", "/access_token?channel=c",
          "/v1/token?channel_name=c", "/rte/c/publisher/uid/1/", "/chat/account/bob/"]
@@ -44,12 +44,12 @@ def test_malformed_authorization_is_401(client, header):
 
 @pytest.mark.parametrize("token", [
     sign_jwt("ops-user", groups=["ops"], lifetime=-120),
-    sign_jwt("ops-user", groups=["ops"], secret="another-secret-that-is-long-enough-0123"),
+    sign_jwt("ops-user", groups=["ops"], key="another-secret-that-is-long-enough-0123"),
     sign_jwt("ops-user", groups=["ops"], iss="https://evil.test/"),
     sign_jwt("ops-user", groups=["ops"], aud="someone-else"),
     sign_jwt(None, groups=["ops"]),
     sign_jwt("ops-user", groups=["ops"], exp="tomorrow"),
-])
+], ids=["expired", "another secret", "another issuer", "another audience", "no subject", "exp not a number"])
 def test_invalid_jwt_is_401_invalid_token(client, token):
     r = client.get("/rtm/bob/", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401

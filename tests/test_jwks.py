@@ -1,29 +1,56 @@
 """auth.jwt with JWT_JWKS_URL: a real JWKS served over HTTP on 127.0.0.1 by tests.jwtutil.
 
 Times are scaled down (cooldowns and timeouts of a fraction of a second) to keep this fast;
-each test says which durations it relies on.
+each test says which durations it relies on. A cache lifetime or a cooldown passes at once on
+the ``clock`` (what auth.jwks and auth.jwt read as the time); a fetch that hangs or is slow
+takes real time.
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
+import types
 import uuid
 
 import pytest
 
+import auth.jwks
+import auth.jwt
 from auth.jwt import JWTVerifier
 from errors import ServiceUnavailable, Unauthorized
-from tests.jwtutil import (
-    JWKSServer, default_claims, ec_key, make_jwt, make_settings, public_jwk, public_pem, rsa_key,
-    sign_raw,
-)
+from tests.credentials import AUDIENCE, ISSUER, default_claims, make_jwt, sign_raw
+from tests.jwtutil import JWKSServer, ec_key, make_settings, public_jwk, public_pem, rsa_key
 
-ISS = "https://idp.example.com/"
-AUD = "agora-token-server"
 COOLDOWN = 0.3
 TIMEOUT = 0.5
 FAMILIES = {"RS256": rsa_key, "ES256": ec_key}
+
+
+class Clock:
+    """The real clocks plus however far a test has advanced them."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += max(0.0, seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """The time as the JWKS cache and the verified-token cache see it."""
+    clock = Clock()
+    seen = types.SimpleNamespace(time=clock.time, monotonic=clock.monotonic)
+    monkeypatch.setattr(auth.jwks, "time", seen)
+    monkeypatch.setattr(auth.jwt, "time", seen)
+    return clock
 
 
 @pytest.fixture(params=list(FAMILIES))
@@ -34,8 +61,8 @@ def family(request):
 
 def verifier_for(server: JWKSServer, alg: str = "RS256", **fields) -> JWTVerifier:
     settings = {
-        "jwt_jwks_url": server.url, "jwt_algorithms": (alg,), "jwt_issuer": (ISS,),
-        "jwt_audience": (AUD,), "jwt_jwks_cooldown": COOLDOWN, "jwt_jwks_cache_ttl": 60.0,
+        "jwt_jwks_url": server.url, "jwt_algorithms": (alg,), "jwt_issuer": (ISSUER,),
+        "jwt_audience": (AUDIENCE,), "jwt_jwks_cooldown": COOLDOWN, "jwt_jwks_cache_ttl": 60.0,
         "jwt_jwks_timeout": TIMEOUT, "jwt_jwks_stale_ttl": 60.0, **fields,
     }
     return JWTVerifier.from_settings(make_settings(**settings))
@@ -45,7 +72,7 @@ def token(key, alg: str, kid: str | None, **headers) -> str:
     """A fresh token (a new jti each time, so the verified-token cache never answers it)."""
     if kid is not None:
         headers["kid"] = kid
-    claims = default_claims(iss=ISS, aud=AUD, jti=uuid.uuid4().hex)
+    claims = default_claims(iss=ISSUER, aud=AUDIENCE, jti=uuid.uuid4().hex)
     return make_jwt(claims, key=key, algorithm=alg, headers=headers)
 
 
@@ -69,7 +96,7 @@ def test_round_trip_fetches_once(family):
     with JWKSServer(public_jwk(key(0), "a"), public_jwk(key(1), "b")) as server:
         verifier = verifier_for(server, alg)
         assert verifier.verify(token(key(0), alg, "a")).subject == "user-1"
-        assert verifier.verify(token(key(1), alg, "b")).issuer == ISS
+        assert verifier.verify(token(key(1), alg, "b")).issuer == ISSUER
         assert "signature is invalid" in refused(verifier, token(key(1), alg, "a"))
         assert server.hits == 1
 
@@ -82,12 +109,12 @@ def test_token_without_kid(family):
         assert "several keys" in refused(verifier_for(server, alg), token(key(0), alg, None))
 
 
-def test_unknown_kid_refetches_once_then_cools_down(family):
+def test_unknown_kid_refetches_once_then_cools_down(family, clock):
     alg, key = family
     with JWKSServer(public_jwk(key(0), "a")) as server:
         verifier = verifier_for(server, alg)
         verifier.verify(token(key(0), alg, "a"))
-        time.sleep(COOLDOWN)
+        clock.advance(COOLDOWN)
         assert "not in the JWKS" in refused(verifier, token(key(0), alg, "nope"))
         assert server.hits == 2
         assert "not in the JWKS" in refused(verifier, token(key(0), alg, "nope"))
@@ -111,7 +138,7 @@ def test_cooldown_holds_against_a_flood_of_random_kids(family):
         assert verifier.verify(token(key(0), alg, "a")).subject == "user-1"
 
 
-def test_rotation_new_key_added_then_old_key_removed(family):
+def test_rotation_new_key_added_then_old_key_removed(family, clock):
     alg, key = family
     with JWKSServer(public_jwk(key(0), "old")) as server:
         verifier = verifier_for(server, alg, jwt_jwks_cache_ttl=0.6)
@@ -120,20 +147,20 @@ def test_rotation_new_key_added_then_old_key_removed(family):
 
         server.serve(public_jwk(key(0), "old"), public_jwk(key(1), "new"))
         assert "not in the JWKS" in refused(verifier, token(key(1), alg, "new"))  # cooling down
-        time.sleep(COOLDOWN)
+        clock.advance(COOLDOWN)
         assert verifier.verify(token(key(1), alg, "new")).subject == "user-1"  # first use after
         assert server.hits == 2
         assert verifier.verify(old).subject == "user-1"
 
         server.serve(public_jwk(key(1), "new"))
-        time.sleep(0.6)  # the cache lifetime: the next request refetches
+        clock.advance(0.6)  # the cache lifetime: the next request refetches
         assert verifier.verify(token(key(1), alg, "new")).subject == "user-1"
         assert server.hits == 3
         assert "not in the JWKS" in refused(verifier, old)  # even though it was verified before
         assert "not in the JWKS" in refused(verifier, token(key(0), alg, "old"))
 
 
-def test_cached_token_does_not_outlive_its_removed_key(family):
+def test_cached_token_does_not_outlive_its_removed_key(family, clock):
     """JWT_JWKS_CACHE_TTL=1, and no other token comes: once the key left the JWKS and the key
     set is due, neither verify() nor verified_before() answers the token from the cache."""
     alg, key = family
@@ -144,7 +171,7 @@ def test_cached_token_does_not_outlive_its_removed_key(family):
         assert verifier.verify(old) is first and verifier.verified_before(old) is first
 
         server.serve(public_jwk(key(1), "new"))
-        time.sleep(1.0)
+        clock.advance(1.0)
         assert verifier.verified_before(old) is None  # due: only verify() may refresh
         assert server.hits == 1
         unknown = refused(verifier, token(key(0), alg, "old"))  # never seen: an unknown key
@@ -153,19 +180,19 @@ def test_cached_token_does_not_outlive_its_removed_key(family):
         assert verifier.verified_before(old) is None
 
 
-def test_cached_token_fails_when_its_kid_names_another_key(family):
+def test_cached_token_fails_when_its_kid_names_another_key(family, clock):
     alg, key = family
     with JWKSServer(public_jwk(key(0), "a")) as server:
         verifier = verifier_for(server, alg, jwt_jwks_cache_ttl=0.4)
         tok = token(key(0), alg, "a")
         verifier.verify(tok)
         server.serve(public_jwk(key(1), "a"))  # same kid, another key
-        time.sleep(0.4)
+        clock.advance(0.4)
         assert "signature is invalid" in refused(verifier, tok)
         assert verifier.verified_before(tok) is None
 
 
-def test_cached_token_is_answered_while_fresh_and_checked_again_when_due(family):
+def test_cached_token_is_answered_while_fresh_and_checked_again_when_due(family, clock):
     alg, key = family
     with JWKSServer(public_jwk(key(0), "a")) as server:
         verifier = verifier_for(server, alg, jwt_jwks_cache_ttl=0.4)
@@ -175,49 +202,49 @@ def test_cached_token_is_answered_while_fresh_and_checked_again_when_due(family)
             assert verifier.verify(tok) is first and verifier.verified_before(tok) is first
         assert server.hits == 1
 
-        time.sleep(0.4)
+        clock.advance(0.4)
         assert verifier.verified_before(tok) is None
         again = verifier.verify(tok)  # the key set is refetched, the token verified again
         assert again is not first and again.subject == "user-1" and server.hits == 2
         assert verifier.verified_before(tok) is again and verifier.verify(tok) is again
 
 
-def test_cached_token_is_not_answered_past_the_stale_ttl():
+def test_cached_token_is_not_answered_past_the_stale_ttl(clock):
     server = JWKSServer(public_jwk(rsa_key(0), "a")).start()
     verifier = verifier_for(server, jwt_jwks_cache_ttl=0.2, jwt_jwks_stale_ttl=0.6,
                             jwt_jwks_cooldown=0.1)
     tok = token(rsa_key(0), "RS256", "a")
     verifier.verify(tok)
-    fetched = time.monotonic()
+    fetched = clock.monotonic()
     server.stop()
-    time.sleep(0.25)
+    clock.advance(0.25)
     assert verifier.verify(tok).subject == "user-1"  # stale but known, as for any token
-    time.sleep(max(0.0, fetched + 0.65 - time.monotonic()))
+    clock.advance(fetched + 0.65 - clock.monotonic())
     assert verifier.verified_before(tok) is None
     unavailable(verifier, tok)
 
 
-def test_endpoint_down_with_warm_cache_keeps_known_keys_for_the_stale_ttl(family):
+def test_endpoint_down_with_warm_cache_keeps_known_keys_for_the_stale_ttl(family, clock):
     alg, key = family
     server = JWKSServer(public_jwk(key(0), "a")).start()
     verifier = verifier_for(server, alg, jwt_jwks_cache_ttl=0.2, jwt_jwks_stale_ttl=0.6,
                             jwt_jwks_cooldown=0.1)
     verifier.verify(token(key(0), alg, "a"))
-    fetched = time.monotonic()
+    fetched = clock.monotonic()
     server.stop()
-    time.sleep(0.25)
+    clock.advance(0.25)
     assert verifier.verify(token(key(0), alg, "a")).subject == "user-1"  # stale but known
     assert "not in the JWKS" in refused(verifier, token(key(0), alg, "b"))  # a 401, not a 503
-    time.sleep(max(0.0, fetched + 0.65 - time.monotonic()))
+    clock.advance(fetched + 0.65 - clock.monotonic())
     unavailable(verifier, token(key(0), alg, "a"))  # past the stale ttl
 
 
-def test_hanging_endpoint_delays_only_the_refreshing_request():
+def test_hanging_endpoint_delays_only_the_refreshing_request(clock):
     with JWKSServer(public_jwk(rsa_key(0), "a")) as server:
         verifier = verifier_for(server, jwt_jwks_cache_ttl=0.2, jwt_jwks_cooldown=0.1)
         verifier.verify(token(rsa_key(0), "RS256", "a"))
         server.hang = True
-        time.sleep(0.25)
+        clock.advance(0.25)
         results: list[object] = []
         started = time.monotonic()
         threads = [threading.Thread(target=lambda: results.append(
@@ -241,7 +268,7 @@ def test_cold_cache_and_endpoint_refusing_is_a_quick_503():
     assert "JWKS" in error.message
 
 
-def test_cold_cache_and_endpoint_hanging_is_a_503_within_the_timeout():
+def test_cold_cache_and_endpoint_hanging_is_a_503_within_the_timeout(clock):
     with JWKSServer(public_jwk(rsa_key(0), "a")) as server:
         server.hang = True
         verifier = verifier_for(server)
@@ -265,7 +292,7 @@ def test_cold_cache_and_endpoint_hanging_is_a_503_within_the_timeout():
         unavailable(verifier, token(rsa_key(0), "RS256", "a"))  # within the cooldown: no fetch
         assert time.monotonic() - started < 0.1 and server.hits == 1
         server.hang = False
-        time.sleep(COOLDOWN)
+        clock.advance(COOLDOWN)
         assert verifier.verify(token(rsa_key(0), "RS256", "a")).subject == "user-1"
 
 
@@ -310,7 +337,7 @@ GARBAGE = [
 
 
 @pytest.mark.parametrize("body, status", [g[1:] for g in GARBAGE], ids=[g[0] for g in GARBAGE])
-def test_garbage_is_an_outage(body, status):
+def test_garbage_is_an_outage(body, status, clock):
     with JWKSServer() as server:
         server.serve_raw(body, status)
         unavailable(verifier_for(server), token(rsa_key(0), "RS256", "a"))  # cold
@@ -319,7 +346,7 @@ def test_garbage_is_an_outage(body, status):
         verifier = verifier_for(server, jwt_jwks_cache_ttl=0.1, jwt_jwks_cooldown=0.05)
         verifier.verify(token(rsa_key(0), "RS256", "a"))
         server.serve_raw(body, status)
-        time.sleep(0.12)
+        clock.advance(0.12)
         hits = server.hits
         assert verifier.verify(token(rsa_key(0), "RS256", "a")).subject == "user-1"  # warm
         assert server.hits == hits + 1
@@ -336,7 +363,7 @@ def test_only_keys_of_the_configured_family_are_usable():
     with JWKSServer(*jwks) as server:
         verifier = verifier_for(server, jwt_algorithms=("RS256", "PS256"))
         assert "not in the JWKS" in refused(verifier, token(rsa_key(0), "RS256", "ec"))
-        small = sign_raw({"alg": "RS256", "kid": "small"}, default_claims(iss=ISS, aud=AUD),
+        small = sign_raw({"alg": "RS256", "kid": "small"}, default_claims(iss=ISSUER, aud=AUDIENCE),
                          key=rsa_key(0, 1024))  # pyjwt warns when it signs with a small key
         assert "not in the JWKS" in refused(verifier, small)
         assert "not in the JWKS" in refused(verifier, token(rsa_key(1), "RS256", "rs384"))
@@ -364,7 +391,7 @@ def test_key_headers_never_cause_a_fetch(header):
 def test_algorithm_confusion_never_reaches_the_jwks():
     with JWKSServer(public_jwk(rsa_key(0), "a")) as server:
         verifier = verifier_for(server)
-        forged = sign_raw({"alg": "HS256", "kid": "a"}, default_claims(iss=ISS, aud=AUD),
+        forged = sign_raw({"alg": "HS256", "kid": "a"}, default_claims(iss=ISSUER, aud=AUDIENCE),
                           key=public_pem(rsa_key(0)).encode())
         assert "algorithm is not accepted" in refused(verifier, forged)
         assert server.hits == 0

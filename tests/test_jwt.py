@@ -7,17 +7,20 @@ import time
 import pytest
 from hypothesis import event, given, settings as hypothesis_settings, strategies as st
 
-from auth.jwks import SigningKey
 from auth.jwt import MAX_TOKEN_BYTES, JWTVerifier, bearer_token
-from config.settings import ConfigError, load_settings
+from auth.keys import SigningKey
+from config.names import ConfigError
+from config.settings import load_settings
 from errors import Unauthorized
+from tests.conftest import examples
+from tests.credentials import (
+    APP_CERTIFICATE, APP_ID, AUDIENCE, ISSUER, JWT_SECRET, default_claims, make_jwt, sign_raw,
+)
 from tests.jwtutil import (
-    TEST_SECRET, JWKSServer, certificate_pem, default_claims, ec_key, ed25519_key, make_jwt,
-    make_settings, private_pem, public_jwk, public_pem, rsa_key, sign_raw,
+    JWKSServer, certificate_pem, ec_key, ed25519_key, make_settings, private_pem, public_jwk, public_pem,
+    rsa_key,
 )
 
-ISS = "https://idp.example.com/"
-AUD = "agora-token-server"
 HS256 = {"alg": "HS256", "typ": "JWT"}
 
 
@@ -35,11 +38,11 @@ def assert_refused(exc: Unauthorized, token: str, fragment: str = "") -> None:
 @pytest.fixture(scope="module")
 def verifier() -> JWTVerifier:
     return JWTVerifier.from_settings(make_settings(
-        jwt_secret=TEST_SECRET, jwt_issuer=(ISS,), jwt_audience=(AUD,), jwt_leeway=5))
+        jwt_secret=JWT_SECRET, jwt_issuer=(ISSUER,), jwt_audience=(AUDIENCE,), jwt_leeway=5))
 
 
 def good_claims(**claims):
-    return default_claims(**{"iss": ISS, "aud": AUD, **claims})
+    return default_claims(**{"iss": ISSUER, "aud": AUDIENCE, **claims})
 
 
 # --- the Authorization header -------------------------------------------------------------
@@ -96,12 +99,12 @@ def test_bearer_token_never_raises_anything_else(value):
     ({"jwt_secret": "x" * 40, "jwt_algorithms": ("HS512",)}, "JWT_SECRET must be at least 64 bytes"),
     ({"jwt_secret": "x" * 40, "jwt_algorithms": ("HS384",)}, "JWT_SECRET must be at least 48 bytes"),
     ({"jwt_secret": public_pem(rsa_key(0))}, "JWT_SECRET looks like a key"),
-    ({"jwt_secret": TEST_SECRET, "jwt_algorithms": ("HS256", "RS256")},
+    ({"jwt_secret": JWT_SECRET, "jwt_algorithms": ("HS256", "RS256")},
      "JWT_ALGORITHMS mixes families: HS256, RS256"),
-    ({"jwt_secret": TEST_SECRET, "jwt_algorithms": ("RS256",)}, "RS256 does not fit JWT_SECRET"),
-    ({"jwt_secret": TEST_SECRET, "jwt_algorithms": ("NONE",)}, "JWT_ALGORITHMS must not include none"),
-    ({"jwt_secret": TEST_SECRET, "jwt_algorithms": ("HS256", "none")}, "must not include none"),
-    ({"jwt_secret": TEST_SECRET, "jwt_algorithms": ("HS1024",)}, "unsupported algorithm 'HS1024'"),
+    ({"jwt_secret": JWT_SECRET, "jwt_algorithms": ("RS256",)}, "RS256 does not fit JWT_SECRET"),
+    ({"jwt_secret": JWT_SECRET, "jwt_algorithms": ("NONE",)}, "JWT_ALGORITHMS must not include none"),
+    ({"jwt_secret": JWT_SECRET, "jwt_algorithms": ("HS256", "none")}, "must not include none"),
+    ({"jwt_secret": JWT_SECRET, "jwt_algorithms": ("HS1024",)}, "unsupported algorithm 'HS1024'"),
     ({"jwt_public_key": public_pem(rsa_key(0)), "jwt_algorithms": ("HS256",)},
      "HS256 does not fit the RSA key in JWT_PUBLIC_KEY"),
     ({"jwt_public_key": public_pem(rsa_key(0)), "jwt_algorithms": ("ES256",)}, "ES256 does not fit"),
@@ -122,11 +125,11 @@ def test_bearer_token_never_raises_anything_else(value):
      "JWT_ALGORITHMS mixes families: RS256, ES256"),
     ({"jwt_jwks_url": "ftp://idp.example.com/jwks"}, "JWT_JWKS_URL must be an http(s) URL"),
     ({"jwt_jwks_url": "idp.example.com/jwks"}, "JWT_JWKS_URL must be an http(s) URL"),
-    ({"jwt_secret": TEST_SECRET, "jwt_public_key": public_pem(rsa_key(0))},
+    ({"jwt_secret": JWT_SECRET, "jwt_public_key": public_pem(rsa_key(0))},
      "set only one of JWT_SECRET, JWT_PUBLIC_KEY"),
-    ({"jwt_secret": TEST_SECRET, "jwt_jwks_url": "https://idp.example.com/jwks"},
+    ({"jwt_secret": JWT_SECRET, "jwt_jwks_url": "https://idp.example.com/jwks"},
      "set only one of JWT_SECRET, JWT_JWKS_URL"),
-    ({"jwt_secret": TEST_SECRET, "jwt_public_key": public_pem(rsa_key(0)),
+    ({"jwt_secret": JWT_SECRET, "jwt_public_key": public_pem(rsa_key(0)),
       "jwt_jwks_url": "https://idp.example.com/jwks"}, "JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL"),
     ({}, "set one of JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL"),
 ], ids=lambda v: v if isinstance(v, str) else None)
@@ -137,8 +140,8 @@ def test_refuses_to_start(fields, fragment):
 
 
 @pytest.mark.parametrize("fields, algorithms", [
-    ({"jwt_secret": TEST_SECRET}, ("HS256",)),
-    ({"jwt_secret": TEST_SECRET, "jwt_algorithms": ("HS512", "HS256")}, ("HS512", "HS256")),
+    ({"jwt_secret": JWT_SECRET}, ("HS256",)),
+    ({"jwt_secret": JWT_SECRET, "jwt_algorithms": ("HS512", "HS256")}, ("HS512", "HS256")),
     ({"jwt_public_key": public_pem(rsa_key(0))}, ("RS256",)),
     ({"jwt_public_key": public_pem(rsa_key(0)), "jwt_algorithms": ("RS512", "PS256")},
      ("RS512", "PS256")),
@@ -156,23 +159,23 @@ def test_default_and_configured_algorithms(fields, algorithms):
 
 def test_settings_from_the_environment():
     settings = load_settings({
-        "APP_ID": "0" * 32, "APP_CERTIFICATE": "1" * 32, "ENV_FILE": "/nonexistent/.env",
+        "APP_ID": APP_ID, "APP_CERTIFICATE": APP_CERTIFICATE, "ENV_FILE": "/nonexistent/.env",
         "JWT_PUBLIC_KEY": public_pem(ed25519_key(0)), "JWT_ALGORITHMS": "eddsa",
-        "JWT_ISSUER": f"https://other.example.com/, {ISS}", "JWT_AUDIENCE": AUD,
+        "JWT_ISSUER": f"https://other.example.com/, {ISSUER}", "JWT_AUDIENCE": AUDIENCE,
     })
     verifier = JWTVerifier.from_settings(settings)
     token = make_jwt(good_claims(), key=ed25519_key(0), algorithm="EdDSA")
-    assert verifier.verify(token).issuer == ISS
+    assert verifier.verify(token).issuer == ISSUER
 
 
 # --- round trips --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
 def test_secret_round_trip(alg):
-    verifier = JWTVerifier.from_settings(make_settings(jwt_secret=TEST_SECRET, jwt_algorithms=(alg,)))
-    token = make_jwt({"sub": "alice", "iss": ISS, "groups": ["hosts"]}, algorithm=alg)
+    verifier = JWTVerifier.from_settings(make_settings(jwt_secret=JWT_SECRET, jwt_algorithms=(alg,)))
+    token = make_jwt({"sub": "alice", "iss": ISSUER, "groups": ["hosts"]}, algorithm=alg)
     identity = verifier.verify(token)
-    assert (identity.subject, identity.issuer, identity.key) == ("alice", ISS, f"{ISS}|alice")
+    assert (identity.subject, identity.issuer, identity.key) == ("alice", ISSUER, f"{ISSUER}|alice")
     assert identity.claims["groups"] == ["hosts"]
     other = "HS512" if alg != "HS512" else "HS256"
     with pytest.raises(Unauthorized) as e:
@@ -208,12 +211,12 @@ def test_public_key_round_trip(alg, form, tmp_path):
 
 def test_issuer_and_audience_lists_accept_any_one():
     verifier = JWTVerifier.from_settings(make_settings(
-        jwt_secret=TEST_SECRET, jwt_issuer=("https://a/", ISS), jwt_audience=("x", AUD)))
-    assert verifier.verify(make_jwt(good_claims(aud=["y", AUD]))).issuer == ISS
+        jwt_secret=JWT_SECRET, jwt_issuer=("https://a/", ISSUER), jwt_audience=("x", AUDIENCE)))
+    assert verifier.verify(make_jwt(good_claims(aud=["y", AUDIENCE]))).issuer == ISSUER
 
 
 def test_unconfigured_issuer_and_audience_are_not_checked():
-    verifier = JWTVerifier.from_settings(make_settings(jwt_secret=TEST_SECRET))
+    verifier = JWTVerifier.from_settings(make_settings(jwt_secret=JWT_SECRET))
     identity = verifier.verify(make_jwt({"aud": "anything"}, omit=("iss",)))
     assert (identity.subject, identity.issuer) == ("user-1", "")
 
@@ -358,7 +361,7 @@ def test_repeated_token_is_answered_from_the_cache(verifier):
 
 
 def test_cached_token_is_refused_once_expired():
-    verifier = JWTVerifier.from_settings(make_settings(jwt_secret=TEST_SECRET, jwt_leeway=0))
+    verifier = JWTVerifier.from_settings(make_settings(jwt_secret=JWT_SECRET, jwt_leeway=0))
     exp = _now() + 1
     token = make_jwt({"exp": exp})
     assert verifier.verify(token) is verifier.verify(token)
@@ -369,7 +372,7 @@ def test_cached_token_is_refused_once_expired():
 
 
 def test_cache_is_bounded_least_recently_used_first():
-    verifier = JWTVerifier(key=SigningKey(TEST_SECRET.encode(), ("HS256",)), max_cached=2)
+    verifier = JWTVerifier(key=SigningKey(JWT_SECRET.encode(), ("HS256",)), max_cached=2)
     a, b, c = (make_jwt({"jti": jti}) for jti in "abc")
     first_a, first_b = verifier.verify(a), verifier.verify(b)
     assert verifier.verify(a) is first_a  # a is now the most recently used
@@ -400,7 +403,7 @@ def test_concurrent_verification(verifier):
 
 # --- any input: a 401 or an identity, never another exception ------------------------------
 
-@hypothesis_settings(max_examples=300, deadline=None)
+@hypothesis_settings(max_examples=examples(300), deadline=None)
 @given(st.text(max_size=200) | st.from_regex(r"[A-Za-z0-9_\-]{0,40}(\.[A-Za-z0-9_\-=]{0,40}){0,4}"))
 def test_any_string_is_a_401(verifier, token):
     with pytest.raises(Unauthorized) as e:
@@ -427,7 +430,7 @@ def near_valid(draw, valid, fields: list[str]) -> dict:
     return value
 
 
-@hypothesis_settings(max_examples=400, deadline=None)
+@hypothesis_settings(max_examples=examples(400), deadline=None)
 @given(
     header=near_valid(HS256.copy, ["alg", "typ", "kid", "crit", "jku", "b64"]),
     payload=near_valid(good_claims, ["sub", "iss", "aud", "exp", "nbf", "iat", "jti"]),
@@ -443,4 +446,4 @@ def test_any_signed_claims_are_an_identity_or_a_401(verifier, header, payload):
         event("accepted")
         assert header["alg"] == "HS256" and "crit" not in header
         assert identity.subject == payload["sub"] and identity.subject
-        assert identity.issuer == ISS and identity.claims == payload
+        assert identity.issuer == ISSUER and identity.claims == payload

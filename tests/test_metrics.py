@@ -11,8 +11,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
-from tests.conftest import BASE_ENV, sign_jwt
-from tests.procs import gunicorn
+from tests.conftest import BASE_ENV
+from tests.credentials import sign_jwt
+from tools.procs import gunicorn
 
 
 def scrape(text: str) -> dict[tuple[str, tuple], float]:
@@ -69,6 +70,47 @@ def test_in_one_process_each_outcome_is_counted(env):
     assert grew("agora_rate_limited_total", limit="user") == 1
     assert grew("agora_jwt_rejections_total", reason="missing") == 1
     assert grew("agora_request_duration_seconds_count", route="/rtm/<segment:rtm_uid>/", status="2xx") == 2
+
+
+@pytest.mark.parametrize("headers, reason", [
+    ({}, "missing"),
+    ({"Authorization": "Basic YTpi"}, "malformed"),
+    ({"Authorization": "Bearer not-a-jwt"}, "malformed"),
+    ({"Authorization": "Bearer " + sign_jwt("r", exp=int(time.time()) - 600)}, "expired"),
+    ({"Authorization": "Bearer " + sign_jwt("r", key="another-secret-that-is-long-enough-0123456789abcdef")},
+     "bad_signature"),
+    ({"Authorization": "Bearer " + sign_jwt("r", iss="https://elsewhere.test/")}, "issuer"),
+    ({"Authorization": "Bearer " + sign_jwt("r", aud="someone-else")}, "audience"),
+])
+def test_each_jwt_rejection_is_counted_by_its_reason(client, headers, reason):
+    before = scrape(client.get("/metrics").get_data(as_text=True))
+    assert client.get("/rtm/bob/", headers=headers).status_code == 401
+    after = scrape(client.get("/metrics").get_data(as_text=True))
+    grown = {labels: after[(name, labels)] - before.get((name, labels), 0) for name, labels in after
+             if name == "agora_jwt_rejections_total" and after[(name, labels)] != before.get((name, labels), 0)}
+    assert grown == {(("reason", reason),): 1}
+
+
+def test_jwks_fetches_are_counted_by_result(env):
+    from tests.jwtutil import JWKSServer, public_jwk, rsa_key
+
+    key = rsa_key()
+    with JWKSServer(public_jwk(key, kid="k1")) as server:
+        jwks_env = {k: v for k, v in env.items() if k not in ("JWT_SECRET", "JWT_ALGORITHMS")}
+        client = create_app({"ENV": {**jwks_env, "JWT_JWKS_URL": server.url, "JWT_ALGORITHMS": "RS256",
+                                     "JWT_JWKS_COOLDOWN": "0"}}).test_client()
+        before = scrape(client.get("/metrics").get_data(as_text=True))
+        token = sign_jwt("j", groups=["ops"], key=key, algorithm="RS256", headers={"kid": "k1"})
+        assert client.get("/rtm/bob/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        other = sign_jwt("j", groups=["ops"], key=rsa_key(1), algorithm="RS256", headers={"kid": "k2"})
+        assert client.get("/rtm/bob/", headers={"Authorization": f"Bearer {other}"}).status_code == 401
+        server.stop()
+        third = sign_jwt("j", groups=["ops"], key=rsa_key(2), algorithm="RS256", headers={"kid": "k3"})
+        assert client.get("/rtm/bob/", headers={"Authorization": f"Bearer {third}"}).status_code == 401
+        after = scrape(client.get("/metrics").get_data(as_text=True))
+    grew = {result: value(after, "agora_jwks_fetches_total", result=result)
+            - value(before, "agora_jwks_fetches_total", result=result) for result in ("changed", "unchanged", "failed")}
+    assert grew == {"changed": 1, "unchanged": 1, "failed": 1}
 
 
 # --- across gunicorn workers ---------------------------------------------------------------
@@ -163,7 +205,7 @@ def test_without_a_directory_gunicorn_makes_one_and_removes_it_on_stop(tmp_path)
 def test_a_refused_configuration_leaves_no_directory_behind(tmp_path):
     import subprocess
 
-    from tests.procs import ROOT, procfile_command
+    from tools.procs import ROOT, procfile_command
 
     env = {"PATH": os.environ["PATH"], **BASE_ENV, "APP_ID": "not-hex", "TMPDIR": str(tmp_path)}
     proc = subprocess.run(procfile_command(), cwd=ROOT, env=env, capture_output=True, timeout=30)

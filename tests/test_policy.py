@@ -9,9 +9,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import tokens
 from auth.models import Identity, PolicyDecision, TokenRequest
-from auth.policy import Policy, PolicyError, load_policy
-from config.settings import ConfigError
+from auth.policy import Policy
+from auth.policy_file import PolicyError, load_policy, read_policy
+from config.names import ConfigError
+from tests.conftest import examples
 from tokens import Role
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "policy.example.yaml"
@@ -19,7 +22,7 @@ PUB, SUB = Role.PUBLISHER, Role.SUBSCRIBER
 
 
 def policy(text: str) -> Policy:
-    return Policy.from_text(textwrap.dedent(text))
+    return read_policy(textwrap.dedent(text))
 
 
 POLICIES = {
@@ -320,7 +323,7 @@ def test_group_string_is_split_on_ascii_spaces_only(groups, expected):
 
 # Glob semantics: the regex path (fixed patterns) and the template path (filled per request)
 # must both agree with fnmatch on an alphabet with no other special characters.
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text("ab*?", min_size=1, max_size=8), st.text("ab", max_size=8), st.text("ab", min_size=1, max_size=3))
 @example(pattern="**b", channel="bab", value="ab")  # "*ab*b": the middle run must end before the last
 def test_glob_matches_like_fnmatch(pattern, channel, value):
@@ -390,7 +393,11 @@ INVALID = {
     "channels empty": ("grants:\n  - when: authenticated\n    rtc:\n      channels: []\n      roles: [publisher]\n"
                        "      uids: [self]\n      max_expire: 60\n", 4, "must not be empty"),
     "bad role": ("grants:\n  - when: authenticated\n    rtc:\n      channels: [a]\n      roles: [publisher,\n"
-                 "        admin]\n      uids: [self]\n      max_expire: 60\n", 6, "'admin' is not publisher or subscriber"),
+                 "        admin]\n      uids: [self]\n      max_expire: 60\n", 6, "'admin' is not a role (publisher, host,"),
+    "role a number": ("grants:\n  - when: authenticated\n    rtc: {channels: [a], roles: [3], uids: [self], "
+                      "max_expire: 60}\n", 3, "the number 3 is not a role"),
+    "role a boolean": ("grants:\n  - when: authenticated\n    rtc: {channels: [a], roles: [yes], uids: [self], "
+                       "max_expire: 60}\n", 3, "the boolean true is not a role"),
     "wildcard not a boolean": ("grants:\n  - when: authenticated\n    rtc: {channels: [a], roles: [publisher],\n"
                                "          uids: [self], max_expire: 60,\n          wildcard: 'yes'}\n", 5,
                                "true or false"),
@@ -441,7 +448,7 @@ INVALID.update({
 @pytest.mark.parametrize("text, line, words", INVALID.values(), ids=list(INVALID))
 def test_invalid_policy_is_refused_with_its_line(text, line, words):
     with pytest.raises(PolicyError) as info:
-        Policy.from_text(text, source="policy.yaml")
+        read_policy(text, source="policy.yaml")
     message = str(info.value)
     assert message.startswith(f"policy.yaml:{line}: "), message
     assert words in message, message
@@ -458,8 +465,19 @@ def test_policy_error_is_a_config_error_naming_the_file(tmp_path):
         load_policy(bad)
 
 
+@pytest.mark.parametrize("spelling", [*tokens.ROLES, "Host", " audience ", 1, 2])
+def test_the_policy_takes_every_role_spelling_the_contracts_take(spelling):
+    """One table (tokens.ROLES) for the policy file, the HTTP contracts and the CLI."""
+    written = f'"{spelling}"' if isinstance(spelling, str) else spelling
+    p = read_policy(f"grants:\n  - when: authenticated\n    rtc: {{channels: [a], roles: [{written}], "
+                    "uids: [any], max_expire: 60}\n")
+    want = tokens.ROLES[str(spelling).strip().lower()]
+    (granted,) = p.grants[0].rtc.roles
+    assert granted is want
+
+
 def test_empty_grants_deny_everything():
-    p = Policy.from_text("grants: []\n")
+    p = read_policy("grants: []\n")
     assert p.decide(Identity("a", "i", {"sub": "a"}), rtm("a")) == PolicyDecision(
         granted=False, reason="rtm tokens are not granted to this caller", refused="service")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auth.policy import Policy, PolicyError, load_policy
+from auth.policy_file import PolicyError, load_policy, read_policy
 
 HEAD = "grants:\n  - when: authenticated\n"
 RTC = HEAD + "    rtc:\n      roles: [publisher]\n      max_expire: 60\n      uids: {uids}\n" \
@@ -15,7 +15,7 @@ CHAT = HEAD + "    chat:\n      max_expire: 60\n      users:\n        - self\n  
 
 def refused(text: str, line: int, *words: str) -> None:
     with pytest.raises(PolicyError) as info:
-        Policy.from_text(text, source="policy.yaml")
+        read_policy(text, source="policy.yaml")
     message = str(info.value)
     assert message.startswith(f"policy.yaml:{line}: "), message
     for w in words:
@@ -71,15 +71,15 @@ def test_literal_rtc_account_no_request_could_match(uid, words):
 
 
 def test_literals_within_the_rules_and_patterns_load():
-    Policy.from_text(RTC.format(uids='[self, any, 0, 42, "1000-1999", "Alice Smith", "' + "a" * 255 + '"]',
+    read_policy(RTC.format(uids='[self, any, 0, 42, "1000-1999", "Alice Smith", "' + "a" * 255 + '"]',
                                 channel='"live-*"'))
-    Policy.from_text(RTC.format(uids="[any]", channel='"' + "x" * 63 + '"'))
-    Policy.from_text(RTC.format(uids="[any]", channel='"room-{sub}"'))  # a placeholder is not a literal
-    Policy.from_text(RTC.format(uids="[any]", channel='"stage-??"'))
+    read_policy(RTC.format(uids="[any]", channel='"' + "x" * 63 + '"'))
+    read_policy(RTC.format(uids="[any]", channel='"room-{sub}"'))  # a placeholder is not a literal
+    read_policy(RTC.format(uids="[any]", channel='"stage-??"'))
     for user in ("bot-1", '"007"', "42", '"' + "u" * 63 + '"', '"a b"', "Self", "ANY", '"null-ish"'):
-        Policy.from_text(RTM.format(user=user))
+        read_policy(RTM.format(user=user))
     for user in ("support", '"first.last_1"', '"' + "u" * 64 + '"', "any"):
-        Policy.from_text(CHAT.format(user=user))
+        read_policy(CHAT.format(user=user))
 
 
 def test_the_loader_names_the_file_and_line(tmp_path):

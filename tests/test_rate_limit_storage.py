@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from app import create_app
-from tests.procs import RedisServer, ensure_installed, free_port, redis_server, stop, wait_for_port
+from tools.procs import RedisServer, ensure_installed, free_port, redis_server, stop, wait_for_port
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,11 @@ def redis_srv(tmp_path_factory):
         yield server
 
 
-@pytest.fixture(params=["memory", "redis"])
-def storage(request, redis_srv):
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+def storage(request):
+    """The storage URI; only the Redis variant starts a redis-server (and is an integration test)."""
     if request.param == "redis":
+        redis_srv = request.getfixturevalue("redis_srv")
         redis.Redis.from_url(redis_srv.url).flushall()
         return redis_srv.url
     return "memory://"
@@ -67,6 +69,7 @@ def test_past_an_exceeded_address_limit_no_caller_is_counted(service, storage):
     assert limit_of(send(address="192.0.2.2")) == ("5", "2")
 
 
+@pytest.mark.integration
 def test_key_prefix_and_http_date_retry_after(service, redis_srv):
     client = redis.Redis.from_url(redis_srv.url)
     client.flushall()
@@ -78,6 +81,7 @@ def test_key_prefix_and_http_date_retry_after(service, redis_srv):
     assert refused.status_code == 429 and refused.headers["Retry-After"].endswith(" GMT")
 
 
+@pytest.mark.integration
 def test_a_redis_with_a_password_and_a_database_number(service, tmp_path):
     port = free_port()
     proc = subprocess.Popen([ensure_installed("redis-server", "redis-server"), "--bind", "127.0.0.1",
@@ -105,6 +109,7 @@ def test_headers_off_means_none_even_on_a_429(service, storage):
     assert not {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"} & set(refused.headers.keys())
 
 
+@pytest.mark.integration
 def test_a_restarted_redis_is_used_again_at_once(service, redis_srv):
     send = service(redis_srv.url, RATE_LIMIT_PER_USER="5/minute")
     for _ in range(3):
@@ -115,6 +120,7 @@ def test_a_restarted_redis_is_used_again_at_once(service, redis_srv):
     assert send.client.get("/healthz").json["rate_limit_storage"] == "ok"
 
 
+@pytest.mark.integration
 def test_a_read_only_redis_never_fails_a_request(service, redis_srv):
     client = redis.Redis.from_url(redis_srv.url)
     client.flushall()
@@ -128,6 +134,7 @@ def test_a_read_only_redis_never_fails_a_request(service, redis_srv):
         client.replicaof("no", "one")
 
 
+@pytest.mark.integration
 def test_a_storage_that_comes_back_is_used_again(service, tmp_path):
     server = RedisServer(tmp_path, port=free_port())  # not started yet: refused
     send = service(server.url, RATE_LIMIT_PER_USER="50/minute")

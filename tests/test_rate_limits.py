@@ -12,9 +12,9 @@ import time
 import pytest
 
 from app import create_app
-from config.settings import ConfigError
-from tests.conftest import ISSUER
-from tests.procs import free_port
+from config.names import ConfigError
+from tests.credentials import ISSUER
+from tools.procs import free_port
 
 PREFLIGHT = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET",
              "Access-Control-Request-Headers": "authorization"}
@@ -78,7 +78,7 @@ def test_callers_are_keyed_by_issuer_and_subject(limited, bearer):
 
 def test_unauthenticated_requests_never_touch_a_callers_bucket(limited, bearer):
     client = limited(RATE_LIMIT_PER_USER="2/minute")
-    expired, forged = bearer("alice", exp=int(time.time()) - 600), bearer("alice", secret="x" * 40)
+    expired, forged = bearer("alice", exp=int(time.time()) - 600), bearer("alice", key="x" * 40)
     assert statuses(client, 3, headers=expired) + statuses(client, 3, headers=forged) == [401] * 6
     assert statuses(client, 3, headers=bearer("alice")) == [200, 200, 429]
 

@@ -13,9 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import BASE_ENV, sign_jwt
+from tests.conftest import BASE_ENV
+from tests.credentials import sign_jwt
 from tests.nginx import get_from, nginx
-from tests.procs import gunicorn, redis_server
+from tools.procs import gunicorn, redis_server
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ import time
 import pytest
 
 from app import create_app
-from tests.conftest import BASE_ENV, sign_jwt
+from tests.conftest import BASE_ENV
+from tests.credentials import sign_jwt
 from tests.redis_topologies import redis_cluster, redis_sentinel
 
 pytestmark = pytest.mark.integration

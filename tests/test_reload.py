@@ -19,8 +19,9 @@ import pytest
 import requests
 
 import tokens
-from tests.conftest import APP_CERTIFICATE, BASE_ENV, sign_jwt
-from tests.procs import gunicorn
+from tests.conftest import BASE_ENV
+from tests.credentials import APP_CERTIFICATE, sign_jwt
+from tools.procs import gunicorn
 
 pytestmark = pytest.mark.integration
 

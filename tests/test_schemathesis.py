@@ -13,8 +13,9 @@ import subprocess
 
 import pytest
 
-from tests.conftest import BASE_ENV, sign_jwt
-from tests.procs import VENV_BIN, gunicorn
+from tests.conftest import BASE_ENV
+from tests.credentials import sign_jwt
+from tools.procs import VENV_BIN, gunicorn
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from app import create_app
-from config.settings import ConfigError
-from tests.conftest import APP_CERTIFICATE, APP_ID, JWT_SECRET
+from config.environment import read_env_file
+from config.names import ConfigError
+from tests.credentials import APP_CERTIFICATE, APP_ID, JWT_SECRET
 
 
 def test_ping(client):
@@ -105,6 +106,34 @@ def test_dotenv_file_fills_unset_variables(env, tmp_path):
     app = create_app({"ENV": env})
     assert app.config["DEFAULT_EXPIRE"] == 777
     assert app.config["APP_ID"] == env["APP_ID"]  # the environment wins over the file
+
+
+def test_dotenv_file_is_read_as_python_dotenv_reads_it(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("# comment\n\nexport A=1\nB='two words'\nC=\"x\\ny\"\nD = spaced\nE=value # note\n"
+                      "F=\nG='${A}'\nH=${A}\nJWT_PUBLIC_KEY=\"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\"\n")
+    assert read_env_file(dotenv) == {
+        "A": "1", "B": "two words", "C": "x\ny", "D": "spaced", "E": "value", "F": "", "G": "${A}",
+        "H": "${A}",  # taken literally: a secret may hold "${"
+        "JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----",
+    }
+
+
+@pytest.mark.parametrize("line, words", [
+    ("=value", "expected KEY=value"),
+    ("KEY: value", "expected KEY=value"),
+    ('KEY="not closed', "expected KEY=value"),
+    ("APP_ID", "expected KEY=value, got 'APP_ID' alone (write APP_ID= for an empty value)"),
+    ("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA", "got 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA' alone"),
+])
+def test_a_line_dotenv_cannot_read_refuses_to_start_naming_the_file_and_line(env, tmp_path, line, words):
+    dotenv = tmp_path / "service.env"
+    dotenv.write_text(f"# settings\nDEFAULT_EXPIRE=700\n{line}\nLOG_LEVEL=DEBUG\n")
+    env["ENV_FILE"] = str(dotenv)
+    with pytest.raises(ConfigError) as info:
+        create_app({"ENV": env})
+    assert str(info.value).startswith(f"{dotenv}:3: "), info.value
+    assert words in str(info.value)
 
 
 def test_logs_carry_no_secrets(client, bearer, logs):

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 import pytest
 
 import tokens
+from tests.credentials import APP_ID
+from tests.credentials import APP_CERTIFICATE as CERT  # the short name these tests use
 from tokens import Role, TokenError
 from tokens.access_token import AccessToken, hmac_sha256
 
-APP_ID = "970CA35de60c44645bbae8a215061b33"
-CERT = "5CFd2fd1755d40ecb72977518be15d3b"
 H = {"issue_ts": 1_700_000_000, "salt": 4242}
 PUBLISHER = {1: 300, 2: 300, 3: 300, 4: 300}
 
@@ -31,7 +32,6 @@ def rtc(uid="42", privileges=None) -> tokens.ServiceRtc:
 
 def rtm(user="42", login=600) -> tokens.ServiceRtm:
     return tokens.ServiceRtm(user_id=user, privileges={1: login})
-
 
 CASES = {
     "rtc publisher uid": (
@@ -208,3 +208,8 @@ def test_builders_take_identifiers_at_the_limits():
     assert [getattr(s, "channel_name", None) or s.user_id for s in round_trip(rtm)] == ["c" * 63, "r" * 63]
     (chat,) = round_trip(tokens.build_chat_user_token(APP_ID, CERT, "u" * 64, 600, **H))
     assert chat.user_id == "u" * 64
+
+
+def test_the_role_spellings_message_names_exactly_the_table():
+    assert sorted(re.split(r", | or ", tokens.ROLE_SPELLINGS)) == sorted(tokens.ROLES)
+    assert set(tokens.ROLES.values()) == set(Role)

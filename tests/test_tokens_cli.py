@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 import tokens
+from tests.credentials import APP_ID
+from tests.credentials import APP_CERTIFICATE as CERT  # the short name these tests use
+from tests.test_tokens_vectors import CHAT_VECTOR, RTC_VECTOR
 from tokens import Role
 from tokens.__main__ import main
-
-from .test_tokens_vectors import APP_ID, CERT, CHAT_VECTOR, RTC_VECTOR
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXED = ["--issue-ts", "1111111", "--salt", "1"]
@@ -182,7 +183,8 @@ def test_inspect_names_every_service(capsys, credentials):
     (["rtc", "--channel", "lobby", "--uid", "1", "--account", "a", "--role", "publisher", "--expire", "60"],
      "not allowed with argument"),
     (["rtc", "--channel", "lobby", "--uid", "x", "--role", "publisher", "--expire", "60"], "uid must be a whole number"),
-    (["rtc", "--channel", "lobby", "--uid", "1", "--role", "admin", "--expire", "60"], "publisher or subscriber"),
+    (["rtc", "--channel", "lobby", "--uid", "1", "--role", "admin", "--expire", "60"],
+     "role must be one of publisher, host, broadcaster, 1, subscriber, audience or 2"),
     (["rtc", "--channel", "lobby", "--uid", "4294967296", "--role", "1", "--expire", "60"],
      "uid 4294967296 is out of range"),
     (["rtc", "--channel", "lobby", "--uid", "1", "--role", "1", "--expire", "86401"], "at most 86400"),

@@ -30,13 +30,13 @@ import zlib
 import pytest
 
 import tokens
+from tests.credentials import APP_ID
+from tests.credentials import APP_CERTIFICATE as CERT  # the short name these tests use
 from tests.node_peer import Probe, stock_zlib_node
 from tokens import Role
 
 pytestmark = pytest.mark.integration
 
-APP_ID = "970CA35de60c44645bbae8a215061b33"
-CERT = "5CFd2fd1755d40ecb72977518be15d3b"
 WRONG_CERT = "5CFd2fd1755d40ecb72977518be15d30"
 SEED = 20_07
 CASES_PER_KIND = 26

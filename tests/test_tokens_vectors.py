@@ -2,10 +2,10 @@
 import pytest
 
 import tokens
+from tests.credentials import APP_ID
+from tests.credentials import APP_CERTIFICATE as CERT  # the short name these tests use
 from tokens import Role, TokenError
 
-APP_ID = "970CA35de60c44645bbae8a215061b33"
-CERT = "5CFd2fd1755d40ecb72977518be15d3b"
 FIXED = {"issue_ts": 1111111, "salt": 1}
 
 RTC_VECTOR = (

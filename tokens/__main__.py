@@ -13,7 +13,9 @@ from typing import Callable, Sequence
 
 from . import builders as b
 from .access_token import AccessToken
+from .checks import MAX_EXPIRE
 from .errors import TokenError
+from .roles import ROLE_SPELLINGS, ROLES, Role
 from .services import Rtm2Permission, Rtm2Resource
 
 
@@ -34,13 +36,11 @@ def _uid(text: str) -> int:
         raise argparse.ArgumentTypeError(f"uid must be a whole number, got {text!r}") from None
 
 
-def _role(text: str) -> b.Role:
-    roles = {"publisher": b.Role.PUBLISHER, "subscriber": b.Role.SUBSCRIBER, "1": b.Role.PUBLISHER,
-             "2": b.Role.SUBSCRIBER}
+def _role(text: str) -> Role:
     try:
-        return roles[text.lower()]
+        return ROLES[text.strip().lower()]
     except KeyError:
-        raise argparse.ArgumentTypeError("role must be publisher or subscriber") from None
+        raise argparse.ArgumentTypeError(f"role must be one of {ROLE_SPELLINGS}") from None
 
 
 def _permission(text: str) -> tuple[int, int, str]:
@@ -59,7 +59,7 @@ def _common(p: argparse.ArgumentParser, expire_default: int | None = None) -> No
     p.add_argument("--app-certificate", default=os.environ.get("APP_CERTIFICATE"),
                    help="default: $APP_CERTIFICATE")
     p.add_argument("--expire", type=int, required=expire_default is None, default=expire_default,
-                   help="token lifetime in seconds (1…86400)")
+                   help=f"token lifetime in seconds (1…{MAX_EXPIRE})")
     p.add_argument("--issue-ts", type=int, help="fix the issue time (Unix seconds)")
     p.add_argument("--salt", type=int, help="fix the salt (1…99999999)")
 
@@ -70,7 +70,7 @@ def _rtc_target(p: argparse.ArgumentParser, role: bool = True) -> None:
     who.add_argument("--uid", type=_uid, help="numeric uid (0 = any uid)")
     who.add_argument("--account", help="string user account")
     if role:
-        p.add_argument("--role", type=_role, required=True, help="publisher | subscriber")
+        p.add_argument("--role", type=_role, required=True, help=ROLE_SPELLINGS)
         p.add_argument("--privilege-expire", type=int, default=0,
                        help="privilege lifetime in seconds (0: as long as the token)")
 
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, (help_text, configure, _) in commands.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         configure(p)
-        _common(p, expire_default=b.MAX_EXPIRE if name == "fpa" else None)
+        _common(p, expire_default=MAX_EXPIRE if name == "fpa" else None)
     inspect = sub.add_parser("inspect", help="decode a token as JSON (and verify it)")
     inspect.add_argument("token")
     inspect.add_argument("--app-certificate", default=None,

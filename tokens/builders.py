@@ -1,127 +1,24 @@
 """The builders Agora's own libraries offer, with every input checked once, up front.
 
 Each builder returns a token string or raises ``TokenError``; none returns a half-built
-token. Channel names and user ids are held to Agora's rules (``identifiers``). ``issue_ts``
+token. Channel names and user ids are held to Agora's rules (``identifiers``), the shared
+inputs to ``checks``, the role to ``roles``. ``issue_ts``
 and ``salt`` default to now and a fresh random salt; fixing them makes the output
 reproducible (tests, interop checks).
 """
 from __future__ import annotations
 
 import hashlib
-import re
-import secrets
-import struct
-import threading
-import time
-from enum import IntEnum
-from functools import lru_cache
 
 from .access_token import AccessToken
+from .checks import MAX_EXPIRE, check_lifetime, check_uid, token_header
 from .errors import TokenError
-# auth/patterns.py takes CHANNEL_CHARS and MAX_CHANNEL_BYTES from here.
-from .identifiers import CHANNEL_CHARS, MAX_CHANNEL_BYTES  # noqa: F401
-from .identifiers import check_account, check_channel, check_chat_user, check_rtm_user, check_text
+from .identifiers import check_channel, check_chat_user, check_rtm_user, check_text
+from .roles import Role, check_role
 from .services import (
     RtcPrivilege, Rtm2Permissions, Service, ServiceApaas, ServiceChat, ServiceConversationalAi,
     ServiceFpa, ServiceRtc, ServiceRtm, ServiceRtm2, ServiceSpeechToText, uid_text,
 )
-
-MAX_EXPIRE = 86_400
-MAX_UID = 2**32 - 1
-MAX_SALT = 99_999_999
-_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
-
-
-class Role(IntEnum):
-    """RTC role: a publisher may send audio, video and data; a subscriber only joins."""
-
-    PUBLISHER = 1
-    SUBSCRIBER = 2
-
-
-_salt_state = threading.local()
-
-
-def random_salt() -> int:
-    """A uniform salt in 1…99,999,999 from ``secrets``.
-
-    Random bytes are drawn 4 KiB at a time (one system call per ~750 salts instead of one or
-    two per salt); 27-bit draws at or above the range are rejected, so there is no bias.
-    """
-    draws = getattr(_salt_state, "draws", None)
-    while True:
-        if draws is not None:
-            for (value,) in draws:
-                value &= 0x7FFFFFF
-                if value < MAX_SALT:
-                    return value + 1
-        draws = _salt_state.draws = struct.iter_unpack("<I", secrets.token_bytes(4096))
-
-
-@lru_cache(maxsize=64)
-def _check_credentials(app_id: str, app_certificate: str) -> None:
-    for name, value in (("app_id", app_id), ("app_certificate", app_certificate)):
-        if not isinstance(value, str) or not _HEX32.fullmatch(value):
-            raise TokenError(f"{name} must be 32 hexadecimal characters")
-
-
-def check_credentials(app_id: str, app_certificate: str) -> None:
-    try:
-        _check_credentials(app_id, app_certificate)
-    except TypeError:  # unhashable input never reaches the cache
-        raise TokenError("app_id and app_certificate must be text") from None
-
-
-def check_uid(uid: int | str) -> str:
-    """A numeric uid (0…2^32−1) or a user account; returns its wire text."""
-    if isinstance(uid, bool):
-        raise TokenError("uid must be an integer or a user account string, not a boolean")
-    if isinstance(uid, int):
-        if not 0 <= uid <= MAX_UID:
-            raise TokenError(f"uid {uid} is out of range 0…{MAX_UID}")
-        return uid_text(uid)
-    if isinstance(uid, str):
-        return check_account(uid)
-    raise TokenError(f"uid must be an integer or a user account string, not {type(uid).__name__}")
-
-
-_ROLES = {role.value: role for role in Role}  # Role(x) by lookup: an Enum call costs 0.3 µs
-
-
-def check_role(role: Role | int) -> Role:
-    try:
-        return _ROLES[role]
-    except (KeyError, TypeError):
-        raise TokenError(f"role must be {Role.PUBLISHER.value} (publisher) or "
-                         f"{Role.SUBSCRIBER.value} (subscriber), got {role!r}") from None
-
-
-def check_lifetime(value: int, what: str, *, required: bool = True) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TokenError(f"{what} must be a whole number of seconds, got {value!r}")
-    if value < 0:
-        raise TokenError(f"{what} is negative ({value} s)")
-    if value == 0 and required:
-        raise TokenError(f"{what} must be at least 1 second")
-    if value > MAX_EXPIRE:
-        raise TokenError(f"{what} is {value} s; a token lives at most {MAX_EXPIRE} s (24 hours)")
-    return value
-
-
-def _header(app_id: str, app_certificate: str, token_expire: int,
-            issue_ts: int | None, salt: int | None) -> AccessToken:
-    check_credentials(app_id, app_certificate)
-    check_lifetime(token_expire, "token lifetime")
-    if issue_ts is None:
-        issue_ts = int(time.time())
-    elif isinstance(issue_ts, bool) or not isinstance(issue_ts, int) or not 0 <= issue_ts <= 0xFFFFFFFF:
-        raise TokenError(f"issue_ts must be Unix seconds in 0…{0xFFFFFFFF}, got {issue_ts!r}")
-    if salt is None:
-        salt = random_salt()
-    elif isinstance(salt, bool) or not isinstance(salt, int) or not 1 <= salt <= MAX_SALT:
-        raise TokenError(f"salt must be in 1…{MAX_SALT}, got {salt!r}")
-    return AccessToken(app_id, issue_ts, token_expire, salt)
-
 
 _JOIN, _AUDIO, _VIDEO, _DATA = (int(p) for p in RtcPrivilege)
 
@@ -161,7 +58,7 @@ def build_rtc_token(app_id: str, app_certificate: str, channel_name: str, uid: i
     A publisher gets join + publish audio, video and data; a subscriber gets join only. Each
     privilege lives ``privilege_expire`` seconds (0: as long as the token).
     """
-    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
     return _finish(token, app_certificate, _rtc_for_role(channel_name, uid, role, privilege_expire))
 
 
@@ -171,7 +68,7 @@ def build_rtc_token_with_privileges(
     publish_data_expire: int, *, issue_ts: int | None = None, salt: int | None = None,
 ) -> str:
     """An RTC token with all four privileges, each with its own lifetime."""
-    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
     lifetimes = [
         check_lifetime(v, f"{name} privilege lifetime", required=False)
         for name, v in (("join channel", join_channel_expire), ("publish audio", publish_audio_expire),
@@ -195,7 +92,7 @@ def build_rtc_rtm_token(app_id: str, app_certificate: str, channel_name: str, ui
 
 def _rtc_rtm_plus(app_id, app_certificate, channel_name, uid, role, token_expire, privilege_expire,
                   rtm_user, rtm_expire, issue_ts, salt, *extra: Service) -> str:
-    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
     rtc = _rtc_for_role(channel_name, uid, role, privilege_expire)
     login = token_expire if rtm_expire is None else check_lifetime(rtm_expire, "RTM lifetime", required=False)
     rtm = ServiceRtm(user_id=_rtm_user_for(uid, rtm_user)).add_privilege(ServiceRtm.LOGIN, login)
@@ -205,7 +102,7 @@ def _rtc_rtm_plus(app_id, app_certificate, channel_name, uid, role, token_expire
 def build_rtm_token(app_id: str, app_certificate: str, user_id: str, token_expire: int, *,
                     issue_ts: int | None = None, salt: int | None = None) -> str:
     """An RTM login token for ``user_id``."""
-    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
     rtm = ServiceRtm(user_id=check_rtm_user(user_id))
     return _finish(token, app_certificate, rtm.add_privilege(ServiceRtm.LOGIN, token_expire))
 
@@ -214,7 +111,7 @@ def build_rtm2_token(app_id: str, app_certificate: str, user_id: str, token_expi
                      permissions: Rtm2Permissions, *, issue_ts: int | None = None,
                      salt: int | None = None) -> str:
     """An RTM login token limited to resources: {Rtm2Resource: {Rtm2Permission: [names]}}."""
-    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
     checked: dict[int, dict[int, list[str]]] = {}
     try:
         for resource, by_permission in permissions.items():
@@ -236,7 +133,7 @@ def build_rtm2_token(app_id: str, app_certificate: str, user_id: str, token_expi
 def build_chat_user_token(app_id: str, app_certificate: str, user_id: str, token_expire: int, *,
                           issue_ts: int | None = None, salt: int | None = None) -> str:
     """A Chat user token for ``user_id``."""
-    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
     chat = ServiceChat(user_id=check_chat_user(user_id))
     return _finish(token, app_certificate, chat.add_privilege(ServiceChat.USER, token_expire))
 
@@ -244,14 +141,14 @@ def build_chat_user_token(app_id: str, app_certificate: str, user_id: str, token
 def build_chat_app_token(app_id: str, app_certificate: str, token_expire: int, *,
                          issue_ts: int | None = None, salt: int | None = None) -> str:
     """A Chat app token (server-side REST calls)."""
-    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
     return _finish(token, app_certificate, ServiceChat().add_privilege(ServiceChat.APP, token_expire))
 
 
 def build_fpa_token(app_id: str, app_certificate: str, token_expire: int = MAX_EXPIRE, *,
                     issue_ts: int | None = None, salt: int | None = None) -> str:
     """An FPA login token; Agora's builder makes it live 24 hours."""
-    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
     return _finish(token, app_certificate, ServiceFpa().add_privilege(ServiceFpa.LOGIN, 0))
 
 
@@ -265,7 +162,7 @@ def build_apaas_room_user_token(app_id: str, app_certificate: str, room_uuid: st
                                 role: int, token_expire: int, *, issue_ts: int | None = None,
                                 salt: int | None = None) -> str:
     """APaaS (Flexible Classroom) room user token: APaaS + RTM login + Chat user (md5 of user)."""
-    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
     user = check_text(user_uuid, "user uuid")
     apaas = ServiceApaas(room_uuid=check_text(room_uuid, "room uuid"), user_uuid=user,
                          role=_check_room_role(role))
@@ -277,7 +174,7 @@ def build_apaas_room_user_token(app_id: str, app_certificate: str, room_uuid: st
 def build_apaas_user_token(app_id: str, app_certificate: str, user_uuid: str, token_expire: int, *,
                            issue_ts: int | None = None, salt: int | None = None) -> str:
     """APaaS user token."""
-    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
     apaas = ServiceApaas(user_uuid=check_text(user_uuid, "user uuid"))
     return _finish(token, app_certificate, apaas.add_privilege(ServiceApaas.USER, token_expire))
 
@@ -285,7 +182,7 @@ def build_apaas_user_token(app_id: str, app_certificate: str, user_uuid: str, to
 def build_apaas_app_token(app_id: str, app_certificate: str, token_expire: int, *,
                           issue_ts: int | None = None, salt: int | None = None) -> str:
     """APaaS app token."""
-    token = _header(app_id, app_certificate, token_expire, issue_ts, salt)
+    token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
     return _finish(token, app_certificate, ServiceApaas().add_privilege(ServiceApaas.APP, token_expire))
 
 

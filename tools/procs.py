@@ -1,4 +1,5 @@
-"""Real processes for integration tests: free loopback ports, start, wait until ready, stop.
+"""Real processes for the integration tests and the benchmarks: free loopback ports, start,
+wait until ready, stop.
 
 Servers the project does not ship (redis-server, nginx, chromium) are installed from
 Debian's packages when missing, as an operator would.

@@ -121,7 +121,11 @@ def gunicorn(env: Mapping[str, str], *, workers: int = 2, port: int | None = Non
                             start_new_session=True)
     service = None
     try:
-        wait_for_port(port, proc=proc)
+        try:
+            wait_for_port(port, proc=proc)
+        except RuntimeError as e:  # it exited: say why, from its own words
+            said = Path(log_path).read_text(errors="replace")[-2000:] if log_path else "(no log kept)"
+            raise RuntimeError(f"{e}; gunicorn said:\n{said}") from None
         service = Service(proc, port)
         service.wait_ready()
         yield service

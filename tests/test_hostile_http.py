@@ -278,11 +278,13 @@ class SlowClient:
             self._trickler.join(2)
 
 
-@pytest.mark.parametrize("kind", ["slowloris", "stalled-body", "idle"])
-def test_a_slow_client_does_not_block_others(service, jwt, kind):
+# What a slow client gets when it gives up: a half-sent head or nothing is closed without an
+# answer (there is no request to answer); a body cut short is a JSON 400.
+@pytest.mark.parametrize("kind, answer", [("slowloris", None), ("stalled-body", 400), ("idle", None)])
+def test_a_slow_client_does_not_block_others(service, jwt, kind, answer):
     with closing(SlowClient(service, kind, jwt)) as slow:
         assert_served_promptly(service, requests_count=10)
-        assert slow.give_up() in {400, None}
+        assert slow.give_up() == answer
     assert_served_promptly(service)
 
 
@@ -300,7 +302,7 @@ def test_an_unfinished_request_head_is_dropped_after_the_keepalive_timeout(servi
     with closing(SlowClient(service, "slowloris", jwt)) as slow:
         slow.sock.settimeout(15)
         started = time.monotonic()
-        assert status_of(read_until_closed(slow.sock)) in {400, None}
+        assert status_of(read_until_closed(slow.sock)) is None  # no request, so no answer
         assert 4 < time.monotonic() - started < 8  # gunicorn.conf.py's keepalive, 5 s
 
 

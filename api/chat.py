@@ -1,15 +1,15 @@
 """Chat contracts: agora-token-service's ``/chat/...`` and Agora's Chat token server guide."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import jsonify, request
 
 from auth.models import TokenRequest
 
 from . import params
-from .guard import protect
+from .guard import ProtectedBlueprint
 from .issue import issue
 
-bp = protect(Blueprint("chat", __name__))
+bp = ProtectedBlueprint("chat", __name__)
 
 
 def chat_request(user, expire, name: str = "chat user id") -> TokenRequest:

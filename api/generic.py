@@ -1,18 +1,18 @@
 """agora-token-service's ``POST /getToken``: one body, dispatched on ``tokenType``."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import jsonify
 
 from errors import BadRequest
 
 from . import params
 from .chat import chat_request
-from .guard import protect
+from .guard import ProtectedBlueprint
 from .issue import issue
 from .rtc import rtc_request
 from .rtm import rtm_request
 
-bp = protect(Blueprint("generic", __name__))
+bp = ProtectedBlueprint("generic", __name__)
 
 
 @bp.post("/getToken")

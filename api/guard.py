@@ -1,19 +1,26 @@
 """The JWT-checking middleware in front of every token blueprint.
 
-``protect(blueprint)`` registers a ``before_request`` on the blueprint that verifies the
-bearer JWT (401 otherwise), puts the caller on ``flask.g.caller`` and counts them against the
-per-caller limit, before any of the blueprint's views can run. Blueprints of an operator's own
-are put behind the same middleware the same way::
+A ``ProtectedBlueprint`` is a Flask blueprint whose routes only a verified caller reaches:
 
-    bp = Blueprint("reports", __name__)
-    protect(bp)
+- its ``before_request`` verifies the bearer JWT (401 otherwise) and puts the caller on
+  ``flask.g.caller``, before any of its views can run;
+- when it is registered on an app, each of its views is wrapped in the app's per-caller limit
+  (flask-limiter's ``shared_limit``), so the caller is counted right after authentication,
+  once per request, together with any ``@limiter.limit(...)`` the view carries and any limit
+  declared on the blueprint.
+
+An operator's own blueprint goes behind the same middleware by being one::
+
+    bp = ProtectedBlueprint("reports", __name__)
 
 Preflights (``OPTIONS``) pass: a browser sends them without credentials, and flask-cors
-answers them.
+answers them (Flask's automatic ``OPTIONS`` calls no view, so no caller is counted either).
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, request
 
 from auth import Identity
 from errors import Unauthorized
@@ -25,7 +32,7 @@ AUTH_EXTENSION = "auth"
 
 
 def authenticate_caller() -> None:
-    """Verify the request's JWT, remember the caller, count them."""
+    """Verify the request's JWT and remember the caller."""
     if request.method == "OPTIONS":
         return
     try:
@@ -33,13 +40,27 @@ def authenticate_caller() -> None:
     except Unauthorized as e:
         metrics.jwt_rejected(e.reason)
         raise
-    rate_limits().count_caller()
 
 
-def protect(blueprint: Blueprint) -> Blueprint:
-    """Put ``blueprint``'s routes behind the JWT middleware; returns it."""
-    blueprint.before_request(authenticate_caller)
-    return blueprint
+class ProtectedBlueprint(Blueprint):
+    """A blueprint behind the JWT middleware and the per-caller limit."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.before_request(authenticate_caller)
+
+    def register(self, app: Flask, options: dict) -> None:
+        super().register(app, options)
+        # Wrapped here, per app, because each app has its own Limiter. A limit on a view
+        # function is flask-limiter's own way: the view is marked, so its before_request leaves
+        # the blueprint's limits to the view's pass, which runs after authentication.
+        per_caller = rate_limits(app).per_caller
+        prefix = f"{options.get('name_prefix', '')}.{options.get('name', self.name)}.".lstrip(".")
+        for endpoint, view in list(app.view_functions.items()):
+            if endpoint.startswith(prefix) and not getattr(view, "counts_the_caller", False):
+                wrapped = per_caller(view)
+                wrapped.counts_the_caller = True
+                app.view_functions[endpoint] = wrapped
 
 
 def caller() -> Identity:

@@ -10,8 +10,9 @@ strategy, headers, key prefix, in-memory fallback) plus ours. A request meets, i
    (``RATE_LIMIT_IPV6_PREFIX``, /64 by default): one host holds a whole /64;
 2. the JWT middleware (api/guard.py), on the token blueprints only: 401 without a valid JWT;
 3. the per-caller limit (``RATE_LIMIT_PER_USER``), a shared limit keyed by issuer and subject,
-   one bucket per caller across every protected route, counted right after authentication;
-4. the view and any ``@limiter.limit(...)`` it carries.
+   one bucket per caller across every protected route, counted right after authentication
+   together with any ``@limiter.limit(...)`` the view carries and its blueprint's limits;
+4. the view.
 
 A 429 is flask-limiter's ``RateLimitExceeded``, answered by api/errors.py like every error;
 flask-limiter adds ``Retry-After`` and ``X-RateLimit-*``. When the storage fails, flask-limiter
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
-from typing import Callable
 
 from flask import Flask, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter, RequestLimit
@@ -97,11 +97,9 @@ class RateLimits:
             on_breach=_counted_breach,
         )
         self.limiter.init_app(app)
-        # limiter.shared_limit decorates a callable; calling the result counts the caller, so the
-        # JWT middleware can count right after it authenticated (and never before).
-        self.count_caller: Callable[[], None] = self.limiter.shared_limit(
-            settings.rate_limit_per_user, scope="user", key_func=caller_key, override_defaults=False,
-        )(_caller_counted)
+        # One bucket per caller across every protected view (api/guard.py wraps each in it).
+        self.per_caller = self.limiter.shared_limit(
+            settings.rate_limit_per_user, scope="user", key_func=caller_key, override_defaults=False)
         self._degraded = False
         metrics.storage_degraded(False)
         app.after_request(self._log_storage_change)
@@ -141,10 +139,6 @@ def _counted_breach(limit: RequestLimit) -> None:
     """flask-limiter's on_breach: the refusal goes on as it is, and is counted by its scope (the
     last of the key's parts: ip, user, or a route's)."""
     metrics.rate_limited(limit.request_args[-1])
-
-
-def _caller_counted() -> None:
-    """What ``RateLimits.count_caller`` wraps: the count is the whole point."""
 
 
 def rate_limits(app: Flask | None = None) -> RateLimits:

@@ -1,17 +1,17 @@
 """RTC contracts: Agora's Go sample, agora-token-service, the Node tutorial server, the Python sample."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import jsonify, request
 
 from auth.models import TokenRequest
 from errors import BadRequest
 from tokens import Role
 
 from . import params
-from .guard import protect
+from .guard import ProtectedBlueprint
 from .issue import issue
 
-bp = protect(Blueprint("rtc", __name__))
+bp = ProtectedBlueprint("rtc", __name__)
 
 PYTHON_SAMPLE_EXPIRE = 900  # Agora's Python sample: uid 0, publisher, 15 minutes
 

@@ -1,15 +1,15 @@
 """RTM contract of agora-token-service: ``GET /rtm/:rtmuid/?expiry=`` → ``{"rtmToken"}``."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import jsonify, request
 
 from auth.models import TokenRequest
 
 from . import params
-from .guard import protect
+from .guard import ProtectedBlueprint
 from .issue import issue
 
-bp = protect(Blueprint("rtm", __name__))
+bp = ProtectedBlueprint("rtm", __name__)
 
 
 def rtm_request(user, expire) -> TokenRequest:

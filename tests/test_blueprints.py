@@ -3,10 +3,10 @@ limits on routes, flask-cors on every answer."""
 from __future__ import annotations
 
 import pytest
-from flask import Blueprint, g, jsonify
+from flask import g, jsonify
 
 from api import TOKEN_BLUEPRINTS
-from api.guard import authenticate_caller, protect
+from api.guard import ProtectedBlueprint, authenticate_caller
 from api.limits import rate_limits
 from app import create_app
 
@@ -59,7 +59,7 @@ def operator_app(env):
     middleware with a flask-limiter limit on one route."""
     app = create_app({"ENV": env})
     limiter = rate_limits(app).limiter
-    bp = protect(Blueprint("reports", __name__))
+    bp = ProtectedBlueprint("reports", __name__)
 
     @bp.get("/reports/<name>")
     @limiter.limit("2/minute")
@@ -94,6 +94,23 @@ def test_an_operators_route_counts_against_the_callers_own_limit_too(env, bearer
     client = operator_app({**env, "RATE_LIMIT_PER_USER": "3/minute"}).test_client()
     assert [client.get(p, headers=bearer("carol")).status_code
             for p in ("/reports", "/rtm/bob/", "/reports", "/chat/app/")] == [200, 200, 200, 429]
+
+
+def test_a_limit_on_a_protected_blueprint_counts_each_request_once(env, bearer):
+    app = create_app({"ENV": env})
+    bp = ProtectedBlueprint("exports", __name__)
+
+    @bp.get("/exports")
+    def exports():
+        return jsonify(exports=[])
+
+    rate_limits(app).limiter.limit("3/minute")(bp)  # flask-limiter's blueprint-wide limit
+    app.register_blueprint(bp)
+    client = app.test_client()
+    got = [client.get("/exports", headers=bearer("dana")) for _ in range(4)]
+    assert [(r.status_code, r.headers["X-RateLimit-Remaining"]) for r in got] == [
+        (200, "2"), (200, "1"), (200, "0"), (429, "0")]
+    assert client.get("/exports").status_code == 401  # and never counted before authentication
 
 
 def test_a_429_from_flask_limiter_is_our_json_error_with_cors(env, bearer):

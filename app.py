@@ -37,7 +37,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         environ = overrides.pop("ENV", None)
         settings, auth = configure(pinned() if environ is None and pinned() else read_configuration(environ))
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no static files: and no route flask-limiter would exempt
     app.json.sort_keys = False  # answers keep the field order of the servers they stand in for
     # An empty path segment is a value in agora-token-service's routes (/rtc/c/publisher/uid//
     # is uid 0; api/__init__.py's SegmentConverter), not a typo for one slash to redirect to.

@@ -13,21 +13,30 @@ import sys
 import tempfile
 from pathlib import Path
 
+from config.pinned import pinned
 from config.settings import ConfigError, environment, memory_storage_warning
 
-_env = environment()
 
-bind = f"0.0.0.0:{_env.get('PORT') or _env.get('SERVER_PORT') or 8080}"
-# Chosen by measurement (bench/load.py; the README's Performance section has the numbers).
+def _where_and_how_many() -> tuple[str, int]:
+    """The bind address and worker count. gunicorn reads this file again on every HUP, and an
+    exception here would stop the master: with a broken .env file, the last configuration the
+    master validated decides (on_reload then refuses the new one, naming what is wrong); at
+    start-up, the process environment does, and on_starting refuses to start in one line."""
+    try:
+        env = environment()
+    except ConfigError:
+        env = dict(pinned().environment) if pinned() else dict(os.environ)
+    port = env.get("PORT") or env.get("SERVER_PORT") or "8080"
+    count = env.get("WEB_CONCURRENCY", "")
+    return f"0.0.0.0:{port}", int(count) if count.strip().isdigit() else (os.cpu_count() or 1)
+
+
+bind, workers = _where_and_how_many()
 # gevent: one greenlet per connection, so keep-alive connections cost no thread and a client
 # that never finishes its request holds only its own greenlet (gunicorn drops it after
-# `keepalive` seconds without a complete request head); Redis round trips overlap. With the
-# same 3 workers it served more requests per CPU second than sync (no connection per request)
-# and gthread (no hand-offs between threads). post_request below keeps it fair.
-# One worker per core: a worker never waits on Redis (the greenlet does), and a worker more than
-# the cores only gets preempted with connections in hand: 3 workers on 2 cores had a p99 of
-# 17 ms against 12 ms for 2, and 0.78x instead of 0.84x the in-memory throughput with Redis.
-workers = int(_env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+# `keepalive` seconds without a complete request head); Redis round trips overlap. One worker
+# per core: a worker never waits on Redis (the greenlet does), and more workers than cores only
+# get preempted with connections in hand. docs/performance.md has the measurements.
 worker_class = "gevent"
 worker_connections = 1000  # per worker: open connections, idle keep-alive ones included
 timeout = 30

@@ -7,7 +7,7 @@ answered as a JSON 500 that reveals nothing.
 """
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from errors import ServiceError, error_body
@@ -29,6 +29,21 @@ def error_response(status: int, message: str, headers: dict | None = None):
     response.status_code = status
     if headers:
         response.headers.update(headers)
+        if "Retry-After" in headers:
+            g.retry_after = headers["Retry-After"]  # ours to keep (_retry_after_as_meant)
+    return response
+
+
+def _retry_after_as_meant(response: Response) -> Response:
+    """flask-limiter writes its window's Retry-After on every answer when its headers are on.
+    A 429 keeps it; an error that set its own (a 503 while the JWKS is away) gets that back;
+    anything else has no Retry-After, which means "try again later" to a client."""
+    if response.status_code != 429 and "Retry-After" in response.headers:
+        own = g.get("retry_after")
+        if own is None:
+            del response.headers["Retry-After"]
+        else:
+            response.headers["Retry-After"] = own
     return response
 
 
@@ -50,6 +65,8 @@ def _unexpected(e: Exception):
 
 
 def init_app(app: Flask) -> None:
+    """Call before the rate limiter is set up: this after_request then runs after its own."""
+    app.after_request(_retry_after_as_meant)
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

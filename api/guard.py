@@ -22,19 +22,20 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, request
 
-from auth import Identity
+from auth import Auth, Identity
 from errors import Unauthorized
 
 from . import metrics
 from .limits import rate_limits
 
-AUTH_EXTENSION = "auth"
+AUTH_EXTENSION = Auth.EXTENSION
 
 
 def authenticate_caller() -> None:
     """Verify the request's JWT and remember the caller."""
-    if request.method == "OPTIONS":
-        return
+    rule = request.url_rule
+    if request.method == "OPTIONS" and rule is not None and rule.provide_automatic_options:
+        return  # Flask answers it (no view runs); a view that handles OPTIONS itself is protected
     try:
         g.caller = current_app.extensions[AUTH_EXTENSION].authenticate(request.headers.get("Authorization"))
     except Unauthorized as e:
@@ -55,9 +56,9 @@ class ProtectedBlueprint(Blueprint):
         # function is flask-limiter's own way: the view is marked, so its before_request leaves
         # the blueprint's limits to the view's pass, which runs after authentication.
         per_caller = rate_limits(app).per_caller
-        prefix = f"{options.get('name_prefix', '')}.{options.get('name', self.name)}.".lstrip(".")
+        prefixes = tuple(f"{name}." for name, bp in app.blueprints.items() if bp is self)
         for endpoint, view in list(app.view_functions.items()):
-            if endpoint.startswith(prefix) and not getattr(view, "counts_the_caller", False):
+            if endpoint.startswith(prefixes) and not getattr(view, "counts_the_caller", False):
                 wrapped = per_caller(view)
                 wrapped.counts_the_caller = True
                 app.view_functions[endpoint] = wrapped

@@ -165,7 +165,7 @@ def _read_body_now(environ: dict, limit: int) -> bytes:
     length = environ.get("CONTENT_LENGTH")
     try:
         if length:
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit()):
                 raise BadRequest("Content-Length is not a number")
             if int(length) > limit:
                 raise PayloadTooLarge("the request body is too large")

@@ -30,6 +30,8 @@ class Auth:
     ``app.extensions["auth"]``, where ``api/guard.py`` reads it on each request.
     """
 
+    EXTENSION = "auth"  # its key in app.extensions
+
     def __init__(self, verifier: JWTVerifier, policy: Policy):
         self.verifier = verifier
         self.policy = policy
@@ -57,4 +59,4 @@ class Auth:
 
     def init_app(self, app) -> None:
         """File this object under ``app.extensions["auth"]`` (api/guard.py's ``AUTH_EXTENSION``)."""
-        app.extensions["auth"] = self
+        app.extensions[self.EXTENSION] = self

@@ -31,7 +31,7 @@ from errors import ServiceUnavailable, Unauthorized
 
 from .keys import CURVE_ALGORITHMS, EDDSA_CURVES, MIN_RSA_BITS, RSA_ALGORITHMS, SigningKey, check_algorithms
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"agora_token_server.{__name__}")  # the service's JSON lines
 
 USER_AGENT = "agora-token-server"  # urllib's default agent is refused by some CDNs
 

@@ -31,7 +31,7 @@ from .jwks import JWKSCache, jwks_cache
 from .keys import SigningKey, public_key, secret_key
 from .models import Identity
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"agora_token_server.{__name__}")  # the service's JSON lines
 
 MAX_TOKEN_BYTES = 8192  # checked before any parsing
 MAX_CACHED_TOKENS = 10_000

@@ -7,7 +7,7 @@ with it. A broken file is logged and the running configuration stays in force.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -17,7 +17,7 @@ from .names import POLICY_FILE, ConfigError
 
 @dataclass(frozen=True)
 class Configuration:
-    environment: Mapping[str, str]
+    environment: Mapping[str, str] = field(repr=False)  # every setting, secrets included
     policy_text: str | None  # None: read the policy file when the app is built
 
 

@@ -67,7 +67,7 @@ class Settings:
     log_level: str = "INFO"
     metrics_enabled: bool = True
     demo: bool = False
-    ratelimit: Mapping[str, Any] = field(default_factory=dict)
+    ratelimit: Mapping[str, Any] = field(default_factory=dict, repr=False)  # a Redis URI may hold a password
 
     def as_flask_config(self) -> dict:
         """The settings as Flask config keys (upper case), flask-limiter's ``RATELIMIT_*`` and
@@ -145,6 +145,15 @@ def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _without_password(uri: object) -> object:
+    """``uri`` with the password of its user part replaced, for an error message."""
+    if isinstance(uri, str) and "@" in uri and "://" in uri:
+        scheme, _, rest = uri.partition("://")
+        user, _, host = rest.rpartition("@")
+        return f"{scheme}://{user.partition(':')[0]}:***@{host}" if ":" in user else uri
+    return uri
+
+
 def _ratelimit(env: Mapping[str, str]) -> dict[str, Any]:
     """The ``RATELIMIT_*`` settings, typed, with the storage defaulting to memory://."""
     from limits.storage import SCHEMES
@@ -174,7 +183,7 @@ def _ratelimit(env: Mapping[str, str]) -> dict[str, Any]:
     uri = out.setdefault(RATELIMIT_STORAGE_URI, "memory://")
     if not isinstance(uri, str) or uri.partition("://")[0] not in SCHEMES or uri.startswith("async+"):
         raise ConfigError(f"{RATELIMIT_STORAGE_URI} must be memory://, redis://host:port or another "
-                          f"storage the limits library supports, got {uri!r}")
+                          f"storage the limits library supports, got {_without_password(uri)!r}")
     return out
 
 

@@ -138,3 +138,47 @@ def test_one_limiter_extension_per_app(env):
     first, second = create_app({"ENV": env}), create_app({"ENV": env})
     assert len(first.extensions["limiter"]) == 1
     assert rate_limits(first).limiter is not rate_limits(second).limiter
+
+
+def test_retry_after_only_where_it_means_something(env, bearer, make_jwt):
+    client = create_app({"ENV": {**env, "RATE_LIMIT_PER_USER": "1/minute"}}).test_client()
+    ok = client.get("/rtm/bob/", headers=bearer())
+    assert ok.status_code == 200 and "Retry-After" not in ok.headers and "X-RateLimit-Limit" in ok.headers
+    assert "Retry-After" not in client.get("/ping").headers
+    refused = client.get("/rtm/bob/", headers=bearer())
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 60
+
+
+def test_a_preflight_passes_but_a_view_that_answers_options_itself_is_protected(env, bearer):
+    app = create_app({"ENV": env})
+    bp = ProtectedBlueprint("probe", __name__)
+
+    @bp.route("/probe", methods=["GET", "OPTIONS"])
+    def probe():
+        return jsonify(subject=g.caller.subject)
+
+    app.register_blueprint(bp)
+    client = app.test_client()
+    assert client.options("/probe").status_code == 401
+    assert client.options("/probe", headers=bearer("eve")).json == {"subject": "eve"}
+    assert client.get("/healthz").json["rate_limit_storage"] == "ok"
+    assert client.options("/rtm/bob/").status_code == 200  # Flask answers it: no JWT needed
+
+
+def test_no_static_route_escapes_the_per_ip_limit(env):
+    client = create_app({"ENV": {**env, "RATE_LIMIT_PER_IP": "2/minute"}}).test_client()
+    assert [client.get("/static/x").status_code for _ in range(3)] == [404, 404, 429]
+
+
+def test_a_503_keeps_its_own_retry_after(env):
+    from tests.jwtutil import rsa_key
+    from tools.procs import free_port
+
+    jwks_env = {k: v for k, v in env.items() if k != "JWT_SECRET"}
+    client = create_app({"ENV": {**jwks_env, "JWT_ALGORITHMS": "RS256", "JWT_JWKS_COOLDOWN": "7",
+                                 "JWT_JWKS_URL": f"http://127.0.0.1:{free_port()}/jwks.json"}}).test_client()
+    from tests.credentials import sign_jwt
+
+    token = sign_jwt("x", key=rsa_key(), algorithm="RS256", headers={"kid": "k1"})
+    r = client.get("/rtm/bob/", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "7"

@@ -164,6 +164,24 @@ def test_hup_with_a_broken_policy_keeps_the_running_configuration(tmp_path):
         assert wait_until(lambda: service.get(VIP, headers=auth).status_code == 200, 10, "vip never granted")
 
 
+@pytest.mark.parametrize("broken", ["DEFAULT_EXPIRE=soon\n", 'JWT_PUBLIC_KEY="-----BEGIN\n', "no equals sign\n"],
+                         ids=["bad-value", "unclosed-quote", "unreadable-line"])
+def test_hup_with_a_broken_env_file_keeps_the_service_running(tmp_path, broken):
+    env_file = tmp_path / "service.env"
+    env_file.write_text("LOG_LEVEL=INFO\n")
+    log = tmp_path / "service.log"
+    with gunicorn({**BASE_ENV, "ENV_FILE": str(env_file)}, workers=1, log_path=log) as service:
+        old_workers = set(service.worker_pids())
+        env_file.write_text("LOG_LEVEL=INFO\n" + broken)
+        os.kill(service.pid, signal.SIGHUP)
+        wait_until(lambda: "reload refused" in log.read_text(), 30, "the reload was never refused")
+        wait_until(lambda: len(service.worker_pids()) == 1 and not set(service.worker_pids()) & old_workers,
+                   30, "the workers were never replaced")
+        assert service.proc.poll() is None
+        assert service.get("/ping").status_code == 200
+        assert "Failed to read config file" not in log.read_text()
+
+
 def _listen_backlog(port: int) -> int:
     """Connections waiting in the listening socket's accept queue (``ss -lt``'s Recv-Q)."""
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:

@@ -217,3 +217,18 @@ def test_unicode_line_breaks_from_a_client_never_split_a_log_line(client, bearer
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert f"/nope{breaks}" in [line.get("path") for line in lines]
     assert f"eve{breaks}" in [line.get("subject") for line in lines]
+
+
+def test_a_redis_password_is_in_no_repr_and_no_error_message(env):
+    from config.pinned import read_configuration
+    from config.settings import settings_from_environment
+
+    env["RATELIMIT_STORAGE_URI"] = "redis://:hunter2-redis-pass@127.0.0.1:1/0"
+    configuration = read_configuration(env)
+    settings = settings_from_environment(configuration.environment)
+    assert "hunter2" not in repr(settings) and "hunter2" not in repr(configuration)
+    assert APP_CERTIFICATE not in repr(configuration) and JWT_SECRET not in repr(configuration)
+    with pytest.raises(ConfigError) as refused:
+        settings_from_environment({**configuration.environment,
+                                   "RATELIMIT_STORAGE_URI": "nosuch://:hunter2-redis-pass@h:1/0"})
+    assert "hunter2" not in str(refused.value) and "nosuch://:***@h:1/0" in str(refused.value)

@@ -82,7 +82,7 @@ class RateLimits:
             defaults = dict(REDIS_TIMEOUTS)
             if scheme.endswith("+sentinel"):
                 # limits reads a window's state from a replica by default: the X-RateLimit-*
-                # headers then lag the count that decided (measured: 46 in 1,000 under load).
+                # headers then lag the count that decided (docs/rate-limits.md).
                 defaults["use_replicas"] = False
             config["RATELIMIT_STORAGE_OPTIONS"] = {**defaults, **config.get("RATELIMIT_STORAGE_OPTIONS", {})}
         ipv6_prefix = settings.rate_limit_ipv6_prefix

@@ -20,7 +20,7 @@ from .policy import Policy
 __all__ = ["PolicyError", "load_policy", "read_policy"]
 
 _STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: 5x faster
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: much faster
 
 
 class PolicyError(ConfigError):

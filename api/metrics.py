@@ -11,13 +11,14 @@ are Flask's rule strings, and every other label comes from a short fixed list.
 from __future__ import annotations
 
 import os
-import time
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
 from auth.models import PolicyDecision, TokenRequest
+
+from .observability import elapsed
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 UNROUTED = "unrouted"
@@ -83,21 +84,16 @@ def storage_degraded(degraded: bool) -> None:
     STORAGE_DEGRADED.set(1 if degraded else 0)
 
 
-def _started() -> None:
-    g.metrics_started = time.perf_counter()
-
-
 def _observed(response: Response) -> Response:
-    started = g.get("metrics_started")
-    if started is not None:
+    seconds = elapsed()  # from observability's first hook: one clock for the log and the histogram
+    if seconds is not None:
         rule = request.url_rule
         LATENCY.labels(rule.rule if rule is not None else UNROUTED,
-                       f"{response.status_code // 100}xx").observe(time.perf_counter() - started)
+                       f"{response.status_code // 100}xx").observe(seconds)
     return response
 
 
 def init_app(app: Flask) -> None:
-    """Serve /metrics and time every request. Call early: its timing then spans the others."""
-    app.before_request(_started)
+    """Serve /metrics and time every request (after observability.init_app, whose clock it reads)."""
     app.after_request(_observed)
     app.register_blueprint(bp)

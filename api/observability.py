@@ -161,18 +161,24 @@ def _started() -> None:
     g.started = time.perf_counter()
 
 
+def elapsed() -> float | None:
+    """Seconds since this request's first hook ran (None before it ran)."""
+    started = g.get("started")
+    return None if started is None else time.perf_counter() - started
+
+
 def _finished(response: Response) -> Response:
     """The request's id and no-cache headers, and its access line with its audit lines."""
     rid = request_id(request.environ)
     headers = response.headers
     headers["X-Request-Id"] = rid
     headers.update(NO_CACHE)
-    started = g.get("started")
+    seconds = elapsed()
     line = _info(access_log, "request", {
         "method": request.method,
         "path": request.path,
         "status": response.status_code,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+        "duration_ms": round(seconds * 1000, 2) if seconds is not None else None,
         "request_id": rid,
         "client": request.remote_addr or "-",
     })

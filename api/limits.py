@@ -31,7 +31,7 @@ from limits.storage import MemoryStorage
 from config.settings import Settings, memory_storage_warning
 
 from . import metrics
-from .observability import app_log
+from .observability import UNROUTED, app_log
 
 # Our defaults for flask-limiter's settings; an operator's RATELIMIT_* value wins. The fallback
 # catches a storage error (refused, timed out, READONLY, OOM) so that none becomes a 5xx; under
@@ -43,7 +43,6 @@ DEFAULTS = {"RATELIMIT_HEADERS_ENABLED": True, "RATELIMIT_IN_MEMORY_FALLBACK_ENA
 REDIS_TIMEOUTS = {"socket_timeout": 0.3, "socket_connect_timeout": 0.3}
 REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster", "valkey", "valkeys",
                  "valkey+unix", "valkey+sentinel", "valkey+cluster")
-UNROUTED = "unrouted"  # what the per-address limit calls a request no route matched
 EXTENSION = "rate_limits"
 
 

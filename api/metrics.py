@@ -18,10 +18,9 @@ from prometheus_client import multiprocess
 
 from auth.models import PolicyDecision, TokenRequest
 
-from .observability import elapsed
+from .observability import UNROUTED, elapsed
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
-UNROUTED = "unrouted"
 
 TOKENS_ISSUED = Counter("agora_tokens_issued_total", "Tokens signed, by service and contract (route).",
                         ["service", "contract"])

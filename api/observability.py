@@ -113,6 +113,7 @@ def configure_logging(level: str) -> None:
     _limiter_log.setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
+UNROUTED = "unrouted"  # the name of a request no route matched, for the limiter and the metrics
 REQUEST_ID_KEY = "agora.request_id"  # where the request id is kept in the WSGI environ
 
 

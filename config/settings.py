@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 from tokens import MAX_EXPIRE
 
+from .cors import flask_cors_config, parse_origins
+
 # gunicorn.conf.py imports environment from here.
 from .environment import effective_environment, environment, truthy  # noqa: F401
 from .names import (
@@ -26,16 +28,6 @@ from .names import (
     WEB_CONCURRENCY, ConfigError,
 )
 
-# flask-cors' settings, under its own config keys: the origins come from CORS_ALLOW_ORIGIN; a
-# browser app may send the JWT and JSON, and must be able to read these response headers.
-CORS_CONFIG = {
-    "CORS_ALLOW_HEADERS": ["Authorization", "Content-Type"],
-    "CORS_EXPOSE_HEADERS": ["Retry-After", "X-Request-Id", "X-Token-Expire", "X-RateLimit-Limit",
-                            "X-RateLimit-Remaining", "X-RateLimit-Reset"],
-    "CORS_METHODS": ["GET", "POST", "OPTIONS"],
-    "CORS_MAX_AGE": 600,
-    "CORS_SUPPORTS_CREDENTIALS": False,  # the JWT travels in Authorization, never in cookies
-}
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 
 
@@ -76,8 +68,7 @@ class Settings:
         out = {f.name.upper(): getattr(self, f.name) for f in fields(self)
                if f.name not in SECRET_FIELDS and f.name != "ratelimit"}
         out.update(self.ratelimit)
-        out.update(CORS_CONFIG, CORS_ORIGINS=list(self.cors_allow_origins),
-                   CORS_SEND_WILDCARD="*" in self.cors_allow_origins)
+        out.update(flask_cors_config(self.cors_allow_origins))
         return out
 
 
@@ -196,13 +187,6 @@ def settings_from_environment(env: Mapping[str, str]) -> Settings:
     """Parse and validate the settings from already-resolved variables."""
     is_demo = truthy(env.get(DEMO_MODE))
 
-    origins = _list(env, CORS_ALLOW_ORIGIN) or ("*",)
-    for origin in origins:
-        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
-            raise ConfigError(
-                f"{CORS_ALLOW_ORIGIN}: {origin!r} is not '*' or an origin like https://app.example.com"
-            )
-
     port_name = PORT if PORT in env else SERVER_PORT
     algorithms = tuple(a.upper() for a in _list(env, JWT_ALGORITHMS))
 
@@ -217,7 +201,7 @@ def settings_from_environment(env: Mapping[str, str]) -> Settings:
     return Settings(
         app_id=_hex32(env, APP_ID),
         app_certificate=_hex32(env, APP_CERTIFICATE),
-        cors_allow_origins=origins,
+        cors_allow_origins=parse_origins(_list(env, CORS_ALLOW_ORIGIN)),
         default_expire=_int(env, DEFAULT_EXPIRE, 3600, 1, MAX_EXPIRE),
         port=_int(env, port_name, 8080, 1, 65535),
         policy_file=policy_file,

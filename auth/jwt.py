@@ -35,6 +35,9 @@ log = logging.getLogger(f"agora_token_server.{__name__}")  # the service's JSON 
 
 MAX_TOKEN_BYTES = 8192  # checked before any parsing
 MAX_CACHED_TOKENS = 10_000
+# The last second a time claim may name, 9999-12-31T23:59:59Z (datetime's last year); a token
+# that claims to live past it, or to be from before 1970, was not made by an IdP.
+LATEST_TIME = 253_402_300_799
 _BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
 
 # PyJWT's refusals: the message for the client and the reason for the metrics (errors.Unauthorized.REASONS).
@@ -69,8 +72,9 @@ def _check_claim_types(payload: dict[str, Any]) -> None:
     """Refuse registered claims of the wrong type, which pyjwt lets through or reports vaguely:
     it reads ``exp``/``nbf``/``iat`` with ``int()``, so ``"exp": "123"`` and ``true`` pass."""
     for name in ("exp", "nbf", "iat"):
-        if name in payload and not _is_number(payload[name]):
-            raise Unauthorized(f"token {name} claim must be a number of seconds", reason="malformed")
+        if name in payload and not _is_time(payload[name]):
+            raise Unauthorized(f"token {name} claim must be a number of seconds from 0 to {LATEST_TIME}",
+                               reason="malformed")
     if "sub" in payload and not (isinstance(payload["sub"], str) and payload["sub"]):
         raise Unauthorized("token sub claim must be a non-empty string", reason="malformed")
     if "iss" in payload and not isinstance(payload["iss"], str):
@@ -82,8 +86,11 @@ def _check_claim_types(payload: dict[str, Any]) -> None:
         raise Unauthorized("token aud claim must be a string or a list of strings", reason="malformed")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _is_time(value: Any) -> bool:
+    """A JSON number within 0…LATEST_TIME. Compared, never converted: an integer of 309 digits or
+    more has no float, so ``math.isfinite`` or ``float()`` would raise OverflowError (a 500)
+    where the client deserves a 401. NaN fails every comparison; ±inf (``1e400``) is out of range."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= LATEST_TIME
 
 
 class _VerifiedTokens:

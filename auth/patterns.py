@@ -62,6 +62,14 @@ def claim_text(value: Any) -> str | None:
     return None
 
 
+def uid_claim_text(value: Any) -> str | None:
+    """The ``identity.uid`` claim as text, like ``claim_text``; but an integer outside Agora's uid
+    range (0…MAX_UID) is no uid, and matches nothing rather than pose as an account ("-1")."""
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_UID:
+        return None
+    return claim_text(value)
+
+
 class _Fill:
     """A placeholder: ``{sub}`` (path None) or ``{claims.NAME}``."""
 

@@ -18,7 +18,7 @@ from tokens import MAX_EXPIRE, WILDCARD_CHANNEL
 
 from .grants import Grant
 from .models import Identity, PolicyDecision, TokenRequest
-from .patterns import MISSING, ClaimPath, claim_text, claim_value
+from .patterns import MISSING, ClaimPath, claim_text, claim_value, uid_claim_text
 
 __all__ = ["Policy"]
 
@@ -85,14 +85,14 @@ class Policy:
         """What ``self`` stands for: the ``identity.uid`` claim if the token has it, else the subject.
 
         Only a missing uid claim falls back to the subject. One that is present but is not a
-        non-empty string or an integer (null, "", an object, a list, a boolean) matches nothing:
-        ids compare as text, so a numeric subject ("42") standing in for it would pose as uid 42,
-        which may be another user's uid.
+        non-empty string or an integer within 0…4294967295 (null, "", an object, a list, a
+        boolean, a float, -1, 10**400) matches nothing: ids compare as text, so a numeric subject
+        ("42") standing in for it would pose as uid 42, which may be another user's uid.
         """
         if self._uid_claim is not None:
             value = claim_value(claims, self._uid_claim)
             if value is not MISSING:
-                return claim_text(value)
+                return uid_claim_text(value)
         return subject
 
     def _subject(self, identity: Identity) -> str | None:

@@ -1,6 +1,7 @@
-"""Keys for tests of JWT verification, their PEM and JWK forms, and a live JWKS server.
+"""Keys for tests of JWT verification, their PEM and JWK forms, a live JWKS server, and the
+values a JWT's claims may hold (hypothesis strategies).
 
-    from tests.jwtutil import JWKSServer, public_jwk, rsa_key
+    from tests.jwtutil import CLAIM_VALUES, JWKSServer, json_text, public_jwk, rsa_key
 
 Keys are generated once per process (``rsa_key(0)`` is always the same key). Signing a JWT,
 with these keys or the test secret, is tests/credentials.py's.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import threading
 import time
 from functools import lru_cache
@@ -19,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
+from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from config.settings import Settings
@@ -172,3 +175,40 @@ class JWKSServer:
                 pass
 
         return Handler
+
+
+# --- claim values ---------------------------------------------------------------------------
+
+class JSONNumber:
+    """A JSON number written exactly as given, where json.dumps cannot: ``1e400`` (inf once
+    parsed), ``-0`` (the integer 0)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"JSONNumber({self.text!r})"
+
+
+HUGE = "9" * 309  # 309 digits: past the largest float, so float(int(HUGE)) raises OverflowError
+
+
+def json_text(value: Any) -> bytes:
+    """``value`` as JSON text, each ``JSONNumber`` written as its own text."""
+    marked = json.dumps(value, default=lambda number: f"\0JSONNumber:{number.text}\0")
+    return re.sub(r'"\\u0000JSONNumber:([^"]*)\\u0000"', r"\1", marked).encode()
+
+
+# Numbers a client may write into any claim: integers past float's range either way, negative
+# ones, and spellings json.dumps never writes. The verifier answers them with an identity or a
+# 401 and the policy decides with them; neither may overflow.
+ABSURD_NUMBERS = (st.integers(min_value=10**308, max_value=10**400) | st.integers(-10**400, -1)
+                  | st.sampled_from([JSONNumber(text) for text in
+                                     ("1e400", "-1e400", "-0", "-0.0", HUGE, "-" + HUGE, "1" + "0" * 4000)]))
+CLAIM_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | ABSURD_NUMBERS | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)

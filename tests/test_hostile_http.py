@@ -21,7 +21,8 @@ import pytest
 import requests
 
 from tests.conftest import BASE_ENV
-from tests.credentials import sign_jwt
+from tests.credentials import AUDIENCE, ISSUER, default_claims, sign_jwt, sign_raw
+from tests.jwtutil import HUGE, JSONNumber, json_text
 from tools.procs import gunicorn
 
 pytestmark = pytest.mark.integration
@@ -154,6 +155,15 @@ def test_identifiers_outside_agoras_rules_are_400(service, jwt, path):
     r = requests.get(service.url + path, headers={"Authorization": f"Bearer {jwt}"}, timeout=5)
     assert_json_error(r, 400, path)
     assert "Set-Cookie" not in r.headers
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_a_time_claim_no_float_can_hold_is_401(service, still_serving, claim):
+    """309 digits: refused as malformed before the signature is checked, never a 500."""
+    payload = json_text({**default_claims(iss=ISSUER, aud=AUDIENCE, groups=["ops"]), claim: JSONNumber(HUGE)})
+    r = requests.get(service.url + "/rtm/bob/", timeout=5,
+                     headers={"Authorization": f"Bearer {sign_raw({'alg': 'HS256'}, payload)}"})
+    assert_json_error(r, 401, claim)
 
 
 @pytest.mark.parametrize("path", ["/rtm/%2F/", "/rtm/..%2F..%2Fetc%2Fpasswd/", "/rtc/c/publisher/uid/1/x/y/",

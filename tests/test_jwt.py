@@ -1,12 +1,14 @@
 """auth.jwt: the bearer header, start-up checks, and verification with a secret or a PEM key."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
 from hypothesis import event, given, settings as hypothesis_settings, strategies as st
 
+from app import create_app
 from auth.jwt import MAX_TOKEN_BYTES, JWTVerifier, bearer_token
 from auth.keys import SigningKey
 from config.names import ConfigError
@@ -17,8 +19,8 @@ from tests.credentials import (
     APP_CERTIFICATE, APP_ID, AUDIENCE, ISSUER, JWT_SECRET, default_claims, make_jwt, sign_raw,
 )
 from tests.jwtutil import (
-    JWKSServer, certificate_pem, ec_key, ed25519_key, make_settings, private_pem, public_jwk, public_pem,
-    rsa_key,
+    CLAIM_VALUES, HUGE, JWKSServer, JSONNumber, certificate_pem, ec_key, ed25519_key, json_text, make_settings,
+    private_pem, public_jwk, public_pem, rsa_key,
 )
 
 HS256 = {"alg": "HS256", "typ": "JWT"}
@@ -352,6 +354,103 @@ def test_key_headers_are_ignored_and_never_fetched(header):
         assert server.hits == 0
 
 
+# --- numbers: judged exactly, never overflowing ---------------------------------------------
+
+LATEST = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a time claim may name
+# Time claims outside 0…LATEST, among them integers no float can hold (HUGE) and 1e400 (inf).
+ABSURD_TIMES = [HUGE, "-" + HUGE, "1" + "0" * 4000, "1e400", "-1e400", "1e300", str(LATEST + 1), "-1", "-0.5"]
+
+
+def claims_json(**numbers: str) -> bytes:
+    """good_claims() as JSON text, each named claim written as exactly the JSON number given."""
+    return json_text(good_claims(**{name: JSONNumber(text) for name, text in numbers.items()}))
+
+
+@pytest.mark.parametrize("number", ABSURD_TIMES, ids=lambda n: n[:12])
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_a_time_claim_out_of_range_is_malformed(verifier, claim, number):
+    for key in (JWT_SECRET, "another-secret-" * 4):  # refused before the signature is looked at
+        token = sign_raw(HS256, claims_json(**{claim: number}), key=key)
+        with pytest.raises(Unauthorized) as e:
+            verifier.verify(token)
+        assert_refused(e.value, token, f"token {claim} claim must be a number of seconds from 0 to {LATEST}")
+        assert e.value.reason == "malformed"
+
+
+@pytest.mark.parametrize("numbers, refusal", [
+    ({"exp": str(LATEST)}, None),
+    ({"exp": f"{LATEST}.0", "iat": "0", "nbf": "0"}, None),
+    ({"iat": "-0", "nbf": "-0.0"}, None),  # zero, however it is written
+    ({"exp": "-0"}, "token has expired"),
+    ({"exp": "-0.0"}, "token has expired"),
+], ids=repr)
+def test_time_claims_at_the_ends_of_the_range(verifier, numbers, refusal):
+    token = sign_raw(HS256, claims_json(**numbers))
+    if refusal is None:
+        assert verifier.verify(token).subject == "user-1"
+    else:
+        with pytest.raises(Unauthorized) as e:
+            verifier.verify(token)
+        assert_refused(e.value, token, refusal)
+
+
+class Service:
+    """The app through Flask's test client, with a shared secret or a JWKS; ``sign`` signs a
+    payload (JSON text) as the configured IdP would."""
+
+    def __init__(self, client, sign, jwks: JWKSServer | None = None):
+        self.client, self.sign, self.jwks = client, sign, jwks
+
+    def get(self, path: str, payload: bytes):
+        return self.client.get(path, headers={"Authorization": f"Bearer {self.sign(payload)}"})
+
+
+@pytest.fixture(params=["JWT_SECRET", "JWT_JWKS_URL"])
+def service(request, env):
+    if request.param == "JWT_SECRET":
+        yield Service(create_app({"ENV": env, "TESTING": True}).test_client(),
+                      lambda payload: sign_raw(HS256, payload))
+        return
+    key = rsa_key(0)
+    with JWKSServer(public_jwk(key, kid="k1")) as server:
+        jwks_env = {**{k: v for k, v in env.items() if k != "JWT_SECRET"},
+                    "JWT_JWKS_URL": server.url, "JWT_ALGORITHMS": "RS256"}
+        yield Service(create_app({"ENV": jwks_env, "TESTING": True}).test_client(),
+                      lambda payload: sign_raw({"alg": "RS256", "kid": "k1"}, payload, key=key), server)
+
+
+@pytest.mark.parametrize("number", [HUGE, "-" + HUGE, "1e400", "-1"], ids=lambda n: n[:12])
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_the_service_answers_an_absurd_time_claim_with_a_401(service, logs, claim, number):
+    r = service.get("/rtm/bob/", claims_json(**{claim: number}))
+    assert r.status_code == 401, r.get_data(as_text=True)
+    assert r.json == {"error": f"token {claim} claim must be a number of seconds from 0 to {LATEST}",
+                      "code": "401"}
+    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert not [record for record in logs.records if record.levelname == "ERROR"]  # no traceback
+    if service.jwks is not None:
+        assert service.jwks.hits == 0  # refused before any key was looked for
+
+
+@pytest.mark.parametrize("uid_claim, path", [
+    (HUGE, "/rtc/live-1/publisher/uid/5/"),
+    ("-" + HUGE, "/rtm/bob/"),
+    ("1e400", "/rtc/live-1/publisher/userAccount/inf/"),
+    ("-1", "/rtc/live-1/publisher/userAccount/-1/"),
+    (str(2**32), "/rtc/live-1/publisher/userAccount/4294967296/"),
+    ("-0", "/rtc/live-1/publisher/uid/0/"),
+    ("5.0", "/rtc/live-1/publisher/uid/5/"),
+], ids=repr)
+def test_an_absurd_uid_claim_matches_nothing(service, uid_claim, path):
+    """An integer uid claim outside Agora's uid range (0…4294967295) is no uid: ``self`` matches
+    nothing for that caller, whatever the request (a 403, never a 500)."""
+    host = {"sub": "h", "groups": ["hosts"]}
+    r = service.get(path, json_text(good_claims(**host, agora_uid=JSONNumber(uid_claim))))
+    assert r.status_code == 403, r.get_data(as_text=True)
+    assert r.json["code"] == "403" and "not granted" in r.json["error"]
+    assert service.get("/rtc/live-1/publisher/uid/5/", json_text(good_claims(**host, agora_uid=5))).status_code == 200
+
+
 # --- the verified-token cache -------------------------------------------------------------
 
 def test_repeated_token_is_answered_from_the_cache(verifier):
@@ -411,20 +510,13 @@ def test_any_string_is_a_401(verifier, token):
     assert_refused(e.value, token)
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
-    max_leaves=6,
-)
-
-
 @st.composite
 def near_valid(draw, valid, fields: list[str]) -> dict:
     """``valid()`` with up to three fields replaced by arbitrary JSON or removed."""
     value = valid()
     for name in draw(st.lists(st.sampled_from(fields), max_size=3, unique=True)):
         if draw(st.booleans()):
-            value[name] = draw(JSON)
+            value[name] = draw(CLAIM_VALUES)
         else:
             value.pop(name, None)
     return value
@@ -436,7 +528,7 @@ def near_valid(draw, valid, fields: list[str]) -> dict:
     payload=near_valid(good_claims, ["sub", "iss", "aud", "exp", "nbf", "iat", "jti"]),
 )
 def test_any_signed_claims_are_an_identity_or_a_401(verifier, header, payload):
-    token = sign_raw(header, payload, algorithm="HS256")
+    token = sign_raw(json_text(header), json_text(payload), algorithm="HS256")
     try:
         identity = verifier.verify(token)
     except Unauthorized as e:
@@ -446,4 +538,4 @@ def test_any_signed_claims_are_an_identity_or_a_401(verifier, header, payload):
         event("accepted")
         assert header["alg"] == "HS256" and "crit" not in header
         assert identity.subject == payload["sub"] and identity.subject
-        assert identity.issuer == ISSUER and identity.claims == payload
+        assert identity.issuer == ISSUER and identity.claims == json.loads(json_text(payload))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import textwrap
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from auth.policy import Policy
 from auth.policy_file import PolicyError, load_policy, read_policy
 from config.names import ConfigError
 from tests.conftest import examples
+from tests.jwtutil import CLAIM_VALUES, json_text
 from tokens import Role
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "policy.example.yaml"
@@ -272,11 +274,11 @@ def test_odd_claim_values_never_grant_or_raise(odd):
     assert p.groups_of({"groups": odd}) == frozenset()
 
 
-@pytest.mark.parametrize("uid_claim", [None, "", {}, {"id": 42}, [], [42], True, False, 42.0],
-                         ids=repr)
+@pytest.mark.parametrize("uid_claim", [None, "", {}, {"id": 42}, [], [42], True, False, 42.0, float("inf"),
+                                       -42, -1, 2**32, 10**400, -10**400], ids=lambda v: repr(v)[:12])
 def test_present_but_unusable_uid_claim_makes_self_match_nothing(uid_claim):
     """Only a missing uid claim falls back to the subject: a numeric subject would otherwise
-    stand for uid 42, which may be another user's."""
+    stand for uid 42, which may be another user's. An integer outside 0…4294967295 is no uid."""
     p = POLICIES["main"]
     caller = Identity("42", "i", claims("42", groups=["hosts"], agora_uid=uid_claim))
     assert p.self_of(caller.claims, "42") is None
@@ -286,6 +288,24 @@ def test_present_but_unusable_uid_claim_makes_self_match_nothing(uid_claim):
     assert p.decide(caller, chat("42")).refused == "user"
     without = Identity("42", "i", claims("42", groups=["hosts"]))
     assert p.decide(without, rtc("live-1", uid=42)).granted
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(uid_claim=CLAIM_VALUES, groups=CLAIM_VALUES, tenant=CLAIM_VALUES)
+def test_any_claim_values_are_decided_without_raising(uid_claim, groups, tenant):
+    """Whatever numbers a JWT carries (10**400, -1, 1e400, -0), the policy decides without
+    overflowing, and ``self`` is only ever a non-empty text or an Agora uid."""
+    claims_ = json.loads(json_text(claims(groups=groups, agora_uid=uid_claim, tenant=tenant)))
+    caller = Identity("alice", "i", claims_)
+    value = claims_["agora_uid"]
+    usable = ((isinstance(value, str) and value != "")
+              or (type(value) is int and 0 <= value <= tokens.MAX_UID))
+    assert (POLICIES["main"].self_of(claims_, "alice") is not None) is usable
+    uid = claims_["agora_uid"] if usable else 42
+    for name, want in (("main", rtc("live-1", uid=uid)), ("main", rtc("live-1", uid=0)), ("main", rtm("alice")),
+                       ("claims", rtc(f"{claims_['tenant']}:alice"[:63], uid=1))):
+        decision = POLICIES[name].decide(caller, want)
+        assert isinstance(decision, PolicyDecision)
 
 
 def test_uid_claim_null_at_a_dotted_path_matches_nothing():

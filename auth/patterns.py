@@ -290,8 +290,8 @@ def _id_entry(entry: Any, uids: bool) -> Any:
         return (lo, hi)
     if not uids:
         entry = str(entry)  # RTM and Chat user ids are text; an unquoted 42 means "42"
-    elif isinstance(entry, str) and entry.isascii() and entry.isdigit():
-        entry = int(entry)  # "42" is uid 42: the token carries both as the same text
+    elif isinstance(entry, str) and entry.isascii() and entry.isdigit() and (entry == "0" or entry[0] != "0"):
+        entry = int(entry)  # "42" is uid 42: the token carries both as the same text ("0123" is an account)
     if isinstance(entry, int):
         if not 0 <= entry <= MAX_UID:
             raise PatternError(f"uid {entry} is out of range 0…{MAX_UID}")

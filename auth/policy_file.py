@@ -5,6 +5,7 @@ The YAML is walked as a node tree (never loaded into plain objects first), so an
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,6 +22,11 @@ __all__ = ["PolicyError", "load_policy", "read_policy"]
 
 _STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: much faster
+# The one way to write a number that every YAML reader and every person reads alike. PyYAML reads
+# YAML 1.1, where 0123 is 83 (octal), 12:30 is 750 (base 60), 0x10, 0b11, 1_000 and +5 are numbers.
+_DECIMAL = re.compile(r"0|-?[1-9][0-9]*")
+# What YAML 1.2 readers (and people) take for a number where PyYAML reads text: 1e3, 08, 0o17.
+_YAML12_NUMBER = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+")
 
 
 class PolicyError(ConfigError):
@@ -40,6 +46,24 @@ def load_policy(path: str | Path) -> Policy:
 def read_policy(text: str, source: str = "<string>") -> Policy:
     """Parse and compile a policy; every mistake is a ``PolicyError`` naming ``source``:line."""
     return _Reader(text, source).policy()
+
+
+def _decimal(text: str, value: Any) -> str:
+    """The plain decimal to write for a number spelt otherwise: what a person reads in 0123, +5 or
+    1_000 (123, 5, 1000), else what the spelling stands for (0x10: 16, 12:30: 750, 1e3: 1000)."""
+    digits = text.replace("_", "")
+    for base in (10, 0):  # 10: zeros and signs as a person reads them; 0: the 0x, 0o and 0b prefixes
+        try:
+            return str(int(digits, base))
+        except ValueError:
+            pass
+    if isinstance(value, int):
+        return str(value)  # base 60
+    try:
+        number = float(digits)
+    except ValueError:
+        return "a whole number in decimal"
+    return str(int(number)) if number.is_integer() else "a whole number in decimal"
 
 
 def _describe(value: Any) -> str:
@@ -187,8 +211,29 @@ class _Reader:
     def string(self, node: yaml.Node, where: str) -> str:
         value = self.value(node)
         if not isinstance(value, str):
-            raise self.error(node, f"{where}: expected text, got {_describe(value)} (quote it if it is text)")
+            raise self.error(node, f"{where}: expected text; YAML reads {node.value} as {_describe(value)} "
+                                   "(quote it if it is text)")
         return value
+
+    def number(self, node: yaml.Node, where: str) -> Any:
+        """A scalar of a field that takes numbers (uids, users, roles, max_expire), read only if
+        a person reads it as YAML does: a number written as a plain decimal (0, 123, -5), or text
+        no YAML reader takes for a number or a boolean. Quoted text is text, as written."""
+        value = self.value(node)
+        text = node.value
+        if isinstance(value, bool) and text.lower() not in ("true", "false"):
+            # yes, no, on, off: booleans to YAML 1.1 only; true and false get the field's own refusal
+            raise self.error(node, f"{where}: {text} is read by YAML as {_describe(value)}; "
+                                   "quote it if it is text")
+        if type(value) is int and not _DECIMAL.fullmatch(text):
+            reading = f"YAML reads it as {value}"
+        elif isinstance(value, str) and not node.style and _YAML12_NUMBER.fullmatch(text) \
+                and not _DECIMAL.fullmatch(text):
+            reading = "YAML 1.1 reads it as text, YAML 1.2 as a number"
+        else:
+            return value
+        raise self.error(node, f"{where}: {text} is not a plain decimal number ({reading}); "
+                               f"write {_decimal(text, value)}, or quote it if it is text")
 
     def names(self, node: yaml.Node | None, where: str) -> frozenset[str]:
         if node is None:
@@ -204,7 +249,7 @@ class _Reader:
         error too: no request could ever match it."""
         entries = []
         for item in self.sequence(node, where):
-            entries.append(self.value(item))
+            entries.append(self.number(item, where))
             try:
                 one = IdSet(entries[-1:], uids=uids)
             except PatternError as e:
@@ -226,7 +271,7 @@ class _Reader:
     def role(self, node: yaml.Node, where: str) -> Role:
         """Any spelling the HTTP contracts accept (``tokens.ROLES``), in any case; 1 and 2 may
         be written as numbers."""
-        value = self.value(node)
+        value = self.number(node, where)
         spelling = value if isinstance(value, str) else None
         if isinstance(value, int) and not isinstance(value, bool):
             spelling = str(value)
@@ -243,7 +288,7 @@ class _Reader:
         return value
 
     def max_expire(self, node: yaml.Node, where: str) -> int:
-        value = self.value(node)
+        value = self.number(node, f"{where}.max_expire")
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EXPIRE:
             raise self.error(node, f"{where}.max_expire must be a whole number of seconds from 1 to "
                                    f"{MAX_EXPIRE}, got {_describe(value)}")

@@ -62,7 +62,7 @@ POLICIES = {
         identity: {uid: agora_uid}
         grants:
           - when: {groups: [listed]}
-            rtc: {channels: ["*"], roles: [publisher], uids: [42, "43", bob, 0x10, "1000-1999", 0], max_expire: 600}
+            rtc: {channels: ["*"], roles: [publisher], uids: [42, "43", bob, "0x10", "1000-1999", 0], max_expire: 600}
           - when: {groups: [selfish]}
             rtc: {channels: ["*"], roles: [publisher], uids: [SELF], max_expire: 600}
           - when: {groups: [anyone]}
@@ -178,7 +178,8 @@ CASES = {
     "self keyword any case": ("uids", claims(groups=["selfish"], agora_uid=77), rtc("c", uid=77), 600),
     "literal int": ("uids", claims(groups=["listed"]), rtc("c", uid=42), 600),
     "literal quoted number is numeric": ("uids", claims(groups=["listed"]), rtc("c", uid=43), 600),
-    "literal hex number": ("uids", claims(groups=["listed"]), rtc("c", uid=16), 600),
+    "quoted hex is an account": ("uids", claims(groups=["listed"]), rtc("c", uid="0x10"), 600),
+    "quoted hex is not a uid": ("uids", claims(groups=["listed"]), rtc("c", uid=16), "uid"),
     "literal account": ("uids", claims(groups=["listed"]), rtc("c", uid="bob"), 600),
     "literal account, case-sensitive": ("uids", claims(groups=["listed"]), rtc("c", uid="Bob"), "uid"),
     "unlisted uid": ("uids", claims(groups=["listed"]), rtc("c", uid=44), "uid"),
@@ -417,7 +418,9 @@ INVALID = {
     "role a number": ("grants:\n  - when: authenticated\n    rtc: {channels: [a], roles: [3], uids: [self], "
                       "max_expire: 60}\n", 3, "the number 3 is not a role"),
     "role a boolean": ("grants:\n  - when: authenticated\n    rtc: {channels: [a], roles: [yes], uids: [self], "
-                       "max_expire: 60}\n", 3, "the boolean true is not a role"),
+                       "max_expire: 60}\n", 3, "yes is read by YAML as the boolean true; quote it"),
+    "role true": ("grants:\n  - when: authenticated\n    rtc: {channels: [a], roles: [true], uids: [self], "
+                  "max_expire: 60}\n", 3, "the boolean true is not a role"),
     "wildcard not a boolean": ("grants:\n  - when: authenticated\n    rtc: {channels: [a], roles: [publisher],\n"
                                "          uids: [self], max_expire: 60,\n          wildcard: 'yes'}\n", 5,
                                "true or false"),

@@ -8,6 +8,17 @@ from tokens import Role
 
 Service = Literal["rtc", "rtm", "chat"]
 Uid = Union[int, str]  # int: numeric Agora uid (0 = any uid); str: user account
+ACCOUNT_0 = "0"
+
+
+def is_uid_0(uid: Uid | None) -> bool:
+    """uid 0 (a token any uid may use), or the account "0", which the policy judges alike.
+
+    The token writes uid 0 as "" and the account as "0" (AgoraIO/Tools' builders do the same),
+    so they are different tokens; but Agora documents no meaning for the account "0", and "0"
+    is the text of uid 0. Granting it only where uid 0 is granted is safe whichever it means.
+    """
+    return uid == ACCOUNT_0 or (isinstance(uid, int) and not isinstance(uid, bool) and uid == 0)
 
 
 @dataclass(frozen=True)

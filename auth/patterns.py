@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping
 from tokens import MAX_UID, TokenError, check_account
 from tokens.identifiers import CHANNEL_CHARS, MAX_CHANNEL_BYTES
 
+from .models import is_uid_0
+
 ClaimPath = tuple[str, ...]  # a dotted claim path, split once
 MISSING = object()  # claim_value's answer for a claim the token does not have
 _ANY1 = object()  # "?" in a parsed pattern
@@ -238,7 +240,8 @@ class IdSet:
     """A grant's ``uids`` (RTC) or ``users`` (RTM, Chat): self, any, literals and uid ranges.
 
     Ids compare as text, the way the token carries them: uid 1234 and account "1234" are the
-    same. Uid 0 (a token any uid may use) is allowed only by ``any`` or a literal 0.
+    same. Uid 0 (a token any uid may use) and the account "0" are allowed only by ``any`` or a
+    literal 0 (``models.is_uid_0``).
     """
 
     __slots__ = ("any", "self", "zero", "texts", "ranges")
@@ -259,9 +262,9 @@ class IdSet:
         self.texts, self.ranges = frozenset(texts), tuple(ranges)
 
     def allows_uid(self, uid: int | str, self_text: str | None) -> bool:
+        if is_uid_0(uid):
+            return self.any or self.zero
         if isinstance(uid, int):
-            if uid == 0:
-                return self.any or self.zero
             uid = str(uid)
         if self.any or uid in self.texts or (self.self and self_text is not None and uid == self_text):
             return True

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 from tokens import MAX_EXPIRE, WILDCARD_CHANNEL
 
 from .grants import Grant
-from .models import Identity, PolicyDecision, TokenRequest
+from .models import Identity, PolicyDecision, TokenRequest, is_uid_0
 from .patterns import MISSING, ClaimPath, claim_text, claim_value, uid_claim_text
 
 __all__ = ["Policy"]
@@ -25,7 +25,8 @@ __all__ = ["Policy"]
 # With several matching grants, the refusal that got furthest is the one reported.
 _DEPTH = {"service": 0, "channel": 1, "wildcard": 1, "role": 2, "uid": 3, "user": 3, "app": 3}
 _GRANTED = "granted"
-_WILDCARD_UID_0 = "the wildcard channel '*' cannot be used with uid 0: Agora requires a specific uid"
+_WILDCARD_UID_0 = ("the wildcard channel '*' cannot be used with uid 0 or the account '0': "
+                   "Agora requires a specific uid")
 
 
 class _Caller:
@@ -102,7 +103,7 @@ class Policy:
 
     def decide(self, identity: Identity, want: TokenRequest) -> PolicyDecision:
         """Granted with the capped lifetime, or refused with the deepest check that failed."""
-        if want.service == "rtc" and want.channel == WILDCARD_CHANNEL and _is_uid_0(want.uid):
+        if want.service == "rtc" and want.channel == WILDCARD_CHANNEL and is_uid_0(want.uid):
             return PolicyDecision(False, reason=_WILDCARD_UID_0, refused="uid")  # whatever the policy
         caller = _Caller(self, identity)
         cap, refused = 0, "service"
@@ -125,12 +126,11 @@ def _what(want: TokenRequest) -> str:
     return "chat app" if want.app else want.service
 
 
-def _is_uid_0(uid: Any) -> bool:
-    return isinstance(uid, int) and uid == 0
-
-
 def _uid_reason(want: TokenRequest) -> str:
-    uid = "uid 0 (a token any uid may use)" if _is_uid_0(want.uid) else f"uid {want.uid!r}"
+    if is_uid_0(want.uid):
+        uid = "the account '0' (judged as uid 0)" if isinstance(want.uid, str) else "uid 0 (a token any uid may use)"
+    else:
+        uid = f"uid {want.uid!r}"
     return f"{uid} in channel {want.channel!r} is not granted to this caller"
 
 

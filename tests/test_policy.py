@@ -193,11 +193,18 @@ CASES = {
     "uid 0 by any": ("uids", claims(groups=["anyone"]), rtc("c", uid=0), 600),
     "uid 0 not by self": ("uids", claims(groups=["selfish"], agora_uid=0), rtc("c", uid=0), "uid"),
     "any uid": ("uids", claims(groups=["anyone"]), rtc("c", uid="whoever"), 600),
+    # the account "0": judged as uid 0 (docs/policy.md says why)
+    "account '0' not by self (uid claim)": ("main", claims(groups=["hosts"], agora_uid=0), rtc("live-1", uid="0"),
+                                            "uid"),
+    "account '0' not by self (subject)": ("uids", claims("0", groups=["selfish"]), rtc("c", uid="0"), "uid"),
+    "account '0' by literal 0": ("uids", claims(groups=["listed"]), rtc("c", uid="0"), 600),
+    "account '0' by any": ("uids", claims(groups=["anyone"]), rtc("c", uid="0"), 600),
     # the wildcard channel
     "wildcard allowed": ("wildcard", claims(groups=["ops"]), rtc("*", uid=5), 600),
     "wildcard not allowed": ("wildcard", claims(), rtc("*", uid=5), "wildcard"),
     "pattern * is not the wildcard": ("wildcard", claims(), rtc("anything", uid=5), 600),
     "wildcard never with uid 0": ("wildcard", claims(groups=["ops"]), rtc("*", uid=0), "uid"),
+    "wildcard never with account '0'": ("wildcard", claims(groups=["ops"]), rtc("*", uid="0"), "uid"),
     "wildcard with an account": ("wildcard", claims(groups=["ops"]), rtc("*", uid="ops-bot"), 600),
     # rtm and chat
     "rtm self": ("services", claims(), rtm("alice"), 600),
@@ -241,6 +248,8 @@ def test_decide(name, claims_, want, expected):
     (rtc("secret-b", uid=0), ["uid 0"]),
     (rtc("*", uid=6), ["wildcard"]),
     (rtc("*", uid=0), ["wildcard", "uid 0"]),
+    (rtc("secret-b", uid="0"), ["account '0'", "uid 0"]),
+    (rtc("*", uid="0"), ["wildcard", "account '0'"]),
     (rtm("bob"), ["rtm tokens"]),
 ])
 def test_refusal_names_the_request_not_the_policy(want, words):
@@ -250,6 +259,23 @@ def test_refusal_names_the_request_not_the_policy(want, words):
         assert word in decision.reason
     for secret in ("secret-a" if want.channel != "secret-a" else "secret-b", "nobody-has-this", "5"):
         assert secret not in decision.reason.replace("secret-c", "")
+
+
+@pytest.mark.parametrize("path, caller", [
+    ("/rtc/live-1/publisher/uid/0/", "host"),
+    ("/rtc/live-1/publisher/userAccount/0/", "host"),
+    ("/rtc/*/publisher/uid/0/", "ops"),
+    ("/rtc/*/publisher/userAccount/0/", "ops"),
+    ("/rtc/%2A/subscriber/userAccount/0/", "ops"),
+])
+def test_the_account_0_is_refused_where_uid_0_is(client, bearer, path, caller):
+    """A host whose own uid claim is 0 gets neither uid 0 nor the account "0" through ``self``;
+    ops (``any``, ``wildcard: true``) never gets either with the wildcard channel."""
+    headers = bearer("h", groups=("hosts",), agora_uid=0) if caller == "host" else bearer()
+    r = client.get(path, headers=headers)
+    assert r.status_code == 403, r.get_data(as_text=True)
+    assert r.json["code"] == "403" and "0" in r.json["error"]
+    assert client.get("/rtc/live-1/publisher/userAccount/0/", headers=bearer()).status_code == 200  # any
 
 
 def test_subject_from_another_claim():

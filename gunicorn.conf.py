@@ -9,6 +9,7 @@ configuration is logged and refused, and the running one stays in force.
 import atexit
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -115,10 +116,53 @@ def child_exit(server, worker):
         multiprocess.mark_process_dead(worker.pid)
 
 
+def _booting_workers_stop_on_term(server) -> None:
+    """A stop signal (TERM, INT, QUIT) that reaches a worker before gunicorn has installed the
+    worker's own handlers stops it at once, instead of being lost.
+
+    Between the fork and ``Worker.init_signals`` (which gunicorn calls only after the gevent
+    worker has monkey-patched the standard library) a worker runs with the handlers it inherited
+    from the master, which only queue a signal for the master's loop, and the worker never runs
+    that loop: the signal was dropped, the worker went on to boot and serve, and the master
+    waited the whole graceful_timeout for it before killing it.
+
+    So the master blocks these signals across each of its forks (the new worker inherits the
+    mask, and a signal sent to it stays pending), and the new worker, first thing, installs a
+    handler that exits and unblocks them. Exiting there loses nothing: the worker has accepted no
+    connection yet. From ``init_signals`` on, gunicorn's own handlers take over, and TERM lets
+    the requests in flight finish. Registered once, here: gunicorn re-reads this file on every
+    HUP, but on_starting runs once.
+    """
+    master = os.getpid()
+    stops = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+
+    def block_in_master() -> None:
+        if os.getpid() == master:
+            signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+
+    def unblock_in_master() -> None:
+        if os.getpid() == master:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+
+    def exit_while_booting(signum, frame) -> None:
+        server.log.info("Worker exiting (pid: %s): %s while booting", os.getpid(), signal.Signals(signum).name)
+        os._exit(0)  # not SystemExit: at-fork callbacks and library code can swallow it
+
+    def exit_on_stop_in_new_worker() -> None:
+        if os.getppid() == master:  # a worker of ours (or USR2's new master, before its exec)
+            for stop in stops:
+                signal.signal(stop, exit_while_booting)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)  # a pending one is handled here
+
+    os.register_at_fork(before=block_in_master, after_in_parent=unblock_in_master,
+                        after_in_child=exit_on_stop_in_new_worker)
+
+
 def on_starting(server):
     """Validate the whole configuration once in the master, with a one-line error."""
     from config.pinned import pin
 
+    _booting_workers_stop_on_term(server)
     _metrics_dir(server)
     try:
         configuration, settings = _validated()

@@ -32,6 +32,8 @@ grants:
 """
 LOBBY, VIP = "/rtc/lobby/publisher/uid/7/", "/rtc/vip/publisher/uid/7/"
 SECONDS_EACH_SIDE = 2.0  # of steady load before HUP and after the old workers are gone
+GRACEFUL_TIMEOUT = 20  # gunicorn.conf.py's: a stop that takes half of it has waited on something
+SLOW_SECOND_WORKER = Path(__file__).parent / "data" / "slow_second_worker.conf.py"
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -49,6 +51,13 @@ def wait_until(condition, timeout: float, what: str, step: float = 0.05):
             return result
         time.sleep(step)
     raise TimeoutError(f"{what} after {timeout}s")
+
+
+def hup(service) -> None:
+    """HUP, with no idle keep-alive connection of the test's own to hold an old worker up to
+    ``keepalive`` (5 s) past it; the session opens a new one when next used."""
+    service.http.close()
+    os.kill(service.pid, signal.SIGHUP)
 
 
 class SteadyLoad:
@@ -105,7 +114,7 @@ def test_hup_reloads_policy_and_settings_under_load_without_a_failed_request(tmp
         write_atomically(policy, POLICY.format(channels="lobby, vip"))
         write_atomically(env_file, "DEFAULT_EXPIRE=2000\n")
         at_hup = time.monotonic()
-        os.kill(service.pid, signal.SIGHUP)
+        hup(service)
 
         def reloaded():
             workers = set(service.worker_pids())
@@ -146,7 +155,7 @@ def test_hup_with_a_broken_policy_keeps_the_running_configuration(tmp_path):
     with gunicorn(env, workers=2, log_path=log) as service:
         old_workers = set(service.worker_pids())
         write_atomically(policy, POLICY.format(channels="lobby, vip") + "  - when: nobody\n")
-        os.kill(service.pid, signal.SIGHUP)
+        hup(service)
 
         def replaced():
             workers = set(service.worker_pids())
@@ -158,7 +167,7 @@ def test_hup_with_a_broken_policy_keeps_the_running_configuration(tmp_path):
         assert service.get(VIP, headers=auth).status_code == 403  # still the old policy
 
         write_atomically(policy, POLICY.format(channels="lobby, vip"))  # fixed: the next HUP takes it
-        os.kill(service.pid, signal.SIGHUP)
+        hup(service)
         wait_until(lambda: not set(service.worker_pids()) & refused_workers and len(service.worker_pids()) == 2,
                    30, "the workers were never replaced")
         assert wait_until(lambda: service.get(VIP, headers=auth).status_code == 200, 10, "vip never granted")
@@ -173,7 +182,7 @@ def test_hup_with_a_broken_env_file_keeps_the_service_running(tmp_path, broken):
     with gunicorn({**BASE_ENV, "ENV_FILE": str(env_file)}, workers=1, log_path=log) as service:
         old_workers = set(service.worker_pids())
         env_file.write_text("LOG_LEVEL=INFO\n" + broken)
-        os.kill(service.pid, signal.SIGHUP)
+        hup(service)
         wait_until(lambda: "reload refused" in log.read_text(), 30, "the reload was never refused")
         wait_until(lambda: len(service.worker_pids()) == 1 and not set(service.worker_pids()) & old_workers,
                    30, "the workers were never replaced")
@@ -207,6 +216,7 @@ def _sigterm_with_requests_in_flight(service, n: int, log: Path, auth: dict):
     body = b'{"tokenType": "rtc", "channel": "c", "role": "publisher", "uid": "7", "expire": 600}'
     conns = [_start_slow_request(service.port, body, auth) for _ in range(n)]
     wait_until(lambda: _listen_backlog(service.port) == 0, 10, "the workers never accepted the requests")
+    service.http.close()  # its idle keep-alive connection would hold a worker for `keepalive` (5 s)
     workers = service.worker_pids()
     terminated = time.monotonic()
     service.proc.send_signal(signal.SIGTERM)
@@ -225,22 +235,44 @@ def test_sigterm_finishes_the_requests_in_flight_then_exits(tmp_path):
         for conn in conns:
             conn.send(body[len(body) // 2:])
         answers = [conn.getresponse() for conn in conns]
-        for answer in answers:
+        for conn, answer in zip(conns, answers):
             assert answer.status == 200
             assert tokens.parse_token(json.loads(answer.read())["token"]).verify(APP_CERTIFICATE)
-            answer.close()
-        assert service.proc.wait(10) == 0  # well inside graceful_timeout (20 s)
+            conn.close()  # these requests began before TERM, so their connections were kept alive
+        assert service.proc.wait(GRACEFUL_TIMEOUT / 2) == 0
+
+
+def test_sigterm_while_a_worker_is_still_booting_stops_it_at_once(tmp_path):
+    """The first worker is serving a request and the second is still booting when TERM arrives
+    (held in its boot by the test's config, before gunicorn installs the worker's own handlers).
+    The request is finished, and the booting worker exits at once: the master does not wait out
+    the graceful timeout for it."""
+    log = tmp_path / "service.log"
+    auth = {"Authorization": "Bearer " + sign_jwt("ops-user", groups=["ops"])}
+    with gunicorn(BASE_ENV, workers=2, log_path=log, config=SLOW_SECOND_WORKER) as service:
+        wait_until(lambda: "booting slowly" in log.read_text(), 30, "the second worker never booted")
+        (conn,), body, _ = _sigterm_with_requests_in_flight(service, 1, log, auth)
+        conn.send(body[len(body) // 2:])
+        answer = conn.getresponse()
+        assert answer.status == 200
+        assert tokens.parse_token(json.loads(answer.read())["token"]).verify(APP_CERTIFICATE)
+        conn.close()
+        assert service.proc.wait(GRACEFUL_TIMEOUT / 2) == 0
+    assert "SIGTERM while booting" in log.read_text()
 
 
 def test_sigterm_gives_up_on_a_request_after_the_graceful_timeout(tmp_path):
     log = tmp_path / "service.log"
     auth = {"Authorization": "Bearer " + sign_jwt("ops-user", groups=["ops"])}
-    # gunicorn.conf.py says 20 s; the command line (GUNICORN_CMD_ARGS) overrides it to keep this short.
-    env = {**BASE_ENV, "GUNICORN_CMD_ARGS": "--graceful-timeout 2"}
+    # gunicorn.conf.py says 20 s; the command line (GUNICORN_CMD_ARGS) overrides it to keep this
+    # short, yet long enough that the worker is surely still waiting for the body when the test
+    # looks, however busy the machine.
+    grace = 4
+    env = {**BASE_ENV, "GUNICORN_CMD_ARGS": f"--graceful-timeout {grace}"}
     with gunicorn(env, workers=1, log_path=log) as service:
         (conn,), _, terminated = _sigterm_with_requests_in_flight(service, 1, log, auth)  # no more body
-        assert service.proc.wait(15) == 0
-        assert 1.5 < time.monotonic() - terminated < 8.0
+        assert service.proc.wait(grace + 15) == 0
+        assert grace - 0.5 < time.monotonic() - terminated < grace + 10
         with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
             conn.getresponse()
         conn.close()

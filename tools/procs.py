@@ -111,14 +111,17 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.
 
 @contextmanager
 def gunicorn(env: Mapping[str, str], *, workers: int = 2, port: int | None = None,
-             log_path: Path | None = None) -> Iterator["Service"]:
-    """The service from the Procfile, with ``env`` as its whole configuration."""
+             log_path: Path | None = None, config: Path | None = None) -> Iterator["Service"]:
+    """The service from the Procfile, with ``env`` as its whole configuration; ``config`` is a
+    gunicorn config file to run instead of the Procfile's ``gunicorn.conf.py``."""
     port = port or free_port()
     full_env = {"PATH": os.environ.get("PATH", ""), "PORT": str(port), "WEB_CONCURRENCY": str(workers),
                 "PYTHONUNBUFFERED": "1", **env}
+    argv = procfile_command()
+    if config is not None:
+        argv[argv.index("-c") + 1] = str(config)
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(procfile_command(), cwd=ROOT, env=full_env, stdout=log, stderr=log,
-                            start_new_session=True)
+    proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=log, stderr=log, start_new_session=True)
     service = None
     try:
         try:

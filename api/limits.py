@@ -32,6 +32,7 @@ from config.settings import Settings, memory_storage_warning
 
 from . import metrics
 from .observability import UNROUTED, app_log
+from .storages import REDIS_SCHEMES, WINDOWS, WORKER_MEMORY, WorkerMemoryStorage
 
 # Our defaults for flask-limiter's settings; an operator's RATELIMIT_* value wins. The fallback
 # catches a storage error (refused, timed out, READONLY, OOM) so that none becomes a 5xx; under
@@ -41,8 +42,6 @@ DEFAULTS = {"RATELIMIT_HEADERS_ENABLED": True, "RATELIMIT_IN_MEMORY_FALLBACK_ENA
             "RATELIMIT_SWALLOW_ERRORS": True}
 # redis-py waits 5 s by default; a limiter that waits that long is an outage of its own.
 REDIS_TIMEOUTS = {"socket_timeout": 0.3, "socket_connect_timeout": 0.3}
-REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster", "valkey", "valkeys",
-                 "valkey+unix", "valkey+sentinel", "valkey+cluster")
 EXTENSION = "rate_limits"
 
 
@@ -84,6 +83,14 @@ class RateLimits:
                 # headers then lag the count that decided (docs/rate-limits.md).
                 defaults["use_replicas"] = False
             config["RATELIMIT_STORAGE_OPTIONS"] = {**defaults, **config.get("RATELIMIT_STORAGE_OPTIONS", {})}
+        # The fixed window (the default strategy) counts in api/storages.py's: no expiry timers
+        # in memory, no reads after the increment in Redis. Other strategies get limits' own.
+        storage_uri = uri
+        if config.get("RATELIMIT_STRATEGY", "fixed-window") == "fixed-window":
+            if uri == "memory://":
+                storage_uri = f"{WORKER_MEMORY}://"
+            elif scheme in REDIS_SCHEMES:
+                storage_uri = WINDOWS + uri
         ipv6_prefix = settings.rate_limit_ipv6_prefix
 
         def client_address() -> str:
@@ -94,6 +101,7 @@ class RateLimits:
             application_limits=[ApplicationLimit(settings.rate_limit_per_ip, scope="ip")],
             request_identifier=lambda: request.endpoint or UNROUTED,  # so 404s and 405s count too
             on_breach=_counted_breach,
+            storage_uri=storage_uri,
         )
         self.limiter.init_app(app)
         # One bucket per caller across every protected view (api/guard.py wraps each in it).
@@ -105,7 +113,7 @@ class RateLimits:
         app.extensions[EXTENSION] = self
         app.extensions.setdefault("health_checks", {})["rate_limit_storage"] = self.health
         workers = settings.web_concurrency or 1
-        if self.limiter.enabled and isinstance(self.limiter.storage, MemoryStorage) and workers > 1:
+        if self.limiter.enabled and isinstance(self.limiter.storage, (MemoryStorage, WorkerMemoryStorage)) and workers > 1:
             app_log.warning(memory_storage_warning(workers), extra={"fields": {"workers": workers}})
 
     @property

@@ -183,7 +183,7 @@ def test_storage_options_default_to_short_timeouts(env):
                RATELIMIT_STORAGE_OPTIONS='{"socket_timeout": 0.1}')
     app = create_app({"ENV": env})
     assert app.config["RATELIMIT_STORAGE_OPTIONS"] == {"socket_timeout": 0.1, "socket_connect_timeout": 0.3}
-    storage = app.extensions["rate_limits"].limiter.storage
+    storage = app.extensions["rate_limits"].limiter.storage.backend  # limits' RedisStorage, in api/storages.py's
     pool_options = storage.storage.connection_pool.connection_kwargs  # what redis-py connects with
     assert (pool_options["socket_timeout"], pool_options["socket_connect_timeout"]) == (0.1, 0.3)
 

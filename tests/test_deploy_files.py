@@ -179,8 +179,9 @@ def https(deployed, method: str, path: str, *, source: str = "127.0.0.1", **kw) 
 
 
 def access_lines(deployed, request_id: str) -> list[dict]:
-    """The service's log lines for ``request_id``, waiting a moment for them to be written."""
-    deadline = time.monotonic() + 5
+    """The service's log lines for ``request_id``, waiting (as long as a busy machine may take)
+    for them to be written."""
+    deadline = time.monotonic() + 20
     while True:
         lines = [json.loads(line) for line in deployed.log_path.read_text().splitlines()
                  if request_id in line and line.startswith("{")]
@@ -191,8 +192,9 @@ def access_lines(deployed, request_id: str) -> list[dict]:
 
 def nginx_log(deployed, expected: str = "") -> str:
     """nginx's access log, once it holds ``expected`` (nginx writes a line after the response
-    has gone out, so a client can read its response before the line is there)."""
-    deadline = time.monotonic() + 5
+    has gone out, so a client can read its response before the line is there; on a busy machine,
+    a while before)."""
+    deadline = time.monotonic() + 20
     while True:
         text = deployed.site.access_log.read_text()
         if expected in text or time.monotonic() > deadline:
@@ -278,15 +280,16 @@ def test_plain_http_is_redirected_to_https(deployed):
 
 @pytest.mark.integration
 def test_nginx_drops_a_client_that_never_finishes_its_request_head(deployed):
-    """client_header_timeout: 10 s for the whole head, however it trickles in."""
+    """client_header_timeout (10 s) for the whole head, however it trickles in."""
+    timeout = int(re.search(r"^\s*client_header_timeout (\d+)s;", SITE.read_text(), re.M).group(1))
     with socket.create_connection(("127.0.0.1", deployed.site.http_port), timeout=5) as s:
+        connected = time.monotonic()  # nginx's timer starts at its accept, no earlier
         s.sendall(b"GET /ping HTTP/1.1\r\nHost: t\r\nX-Slow: ")
-        started = time.monotonic()
-        while time.monotonic() - started < 20:
+        while time.monotonic() - connected < timeout + 10:
             if select.select([s], [], [], 0.5)[0]:
                 break  # an answer, or the connection closed
             s.sendall(b"a")
         answer = s.recv(65536)
-        waited = time.monotonic() - started
+        waited = time.monotonic() - connected
     assert not answer.startswith(b"HTTP/1.1 200")
-    assert 9 < waited < 12
+    assert timeout - 0.5 < waited < timeout + 5  # the slack above: a busy machine, noticed late

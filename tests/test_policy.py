@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tokens
@@ -317,7 +317,7 @@ def test_present_but_unusable_uid_claim_makes_self_match_nothing(uid_claim):
     assert p.decide(without, rtc("live-1", uid=42)).granted
 
 
-@settings(max_examples=examples(200), deadline=None)
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(uid_claim=CLAIM_VALUES, groups=CLAIM_VALUES, tenant=CLAIM_VALUES)
 def test_any_claim_values_are_decided_without_raising(uid_claim, groups, tenant):
     """Whatever numbers a JWT carries (10**400, -1, 1e400, -0), the policy decides without
@@ -370,7 +370,7 @@ def test_group_string_is_split_on_ascii_spaces_only(groups, expected):
 
 # Glob semantics: the regex path (fixed patterns) and the template path (filled per request)
 # must both agree with fnmatch on an alphabet with no other special characters.
-@settings(max_examples=examples(300), deadline=None)
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text("ab*?", min_size=1, max_size=8), st.text("ab", max_size=8), st.text("ab", min_size=1, max_size=3))
 @example(pattern="**b", channel="bab", value="ab")  # "*ab*b": the middle run must end before the last
 def test_glob_matches_like_fnmatch(pattern, channel, value):

@@ -21,7 +21,7 @@ import requests
 import tokens
 from tests.conftest import BASE_ENV
 from tests.credentials import APP_CERTIFICATE, sign_jwt
-from tools.procs import gunicorn
+from tools.procs import accept_queue, gunicorn
 
 pytestmark = pytest.mark.integration
 
@@ -191,15 +191,6 @@ def test_hup_with_a_broken_env_file_keeps_the_service_running(tmp_path, broken):
         assert "Failed to read config file" not in log.read_text()
 
 
-def _listen_backlog(port: int) -> int:
-    """Connections waiting in the listening socket's accept queue (``ss -lt``'s Recv-Q)."""
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
-            return int(fields[4].split(":")[1], 16)
-    raise LookupError(f"nothing listens on port {port}")
-
-
 def _start_slow_request(port: int, body: bytes, auth: dict) -> http.client.HTTPConnection:
     """A POST whose headers and first half of body are sent; the rest comes later."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -215,7 +206,7 @@ def _sigterm_with_requests_in_flight(service, n: int, log: Path, auth: dict):
     """``n`` requests being read by the workers when TERM arrives, each waiting for its body."""
     body = b'{"tokenType": "rtc", "channel": "c", "role": "publisher", "uid": "7", "expire": 600}'
     conns = [_start_slow_request(service.port, body, auth) for _ in range(n)]
-    wait_until(lambda: _listen_backlog(service.port) == 0, 10, "the workers never accepted the requests")
+    wait_until(lambda: accept_queue(service.port) == 0, 10, "the workers never accepted the requests")
     service.http.close()  # its idle keep-alive connection would hold a worker for `keepalive` (5 s)
     workers = service.worker_pids()
     terminated = time.monotonic()

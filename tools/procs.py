@@ -43,6 +43,16 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 20.0, pro
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def accept_queue(port: int) -> int:
+    """Connections waiting in the accept queue of the socket listening on ``port`` (IPv4, as
+    ``ss -lt``'s Recv-Q): 0 once the server has accepted every connection made to it."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+            return int(fields[4].split(":")[1], 16)
+    raise LookupError(f"nothing listens on port {port}")
+
+
 _apt_updated = False
 
 

@@ -45,26 +45,36 @@ REDIS_TIMEOUTS = {"socket_timeout": 0.3, "socket_connect_timeout": 0.3}
 EXTENSION = "rate_limits"
 
 
+# The one bucket of every client address that is not an address (no IP address is spelled so).
+NOT_AN_ADDRESS = "not-an-address"
+
+
 @lru_cache(maxsize=4096)
 def address_key(address: str, ipv6_prefix: int) -> str:
-    """The bucket a client address counts in: itself for IPv4, its /``ipv6_prefix`` for IPv6."""
+    """The bucket a client address counts in: itself for IPv4, its /``ipv6_prefix`` for IPv6.
+
+    The address is the one ProxyFix took from a trusted ``X-Forwarded-For``; some load balancers
+    append the client's port (``203.0.113.9:4711``, ``[2001:db8::1]:4711``), and a bucket per
+    port would be a bucket per connection: the port is dropped. Anything else that does not
+    parse counts in one shared bucket, never in one per spelling."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return address or "-"
+        host, colon, port = address.rpartition(":")
+        bracketed = host.startswith("[") and host.endswith("]")
+        try:
+            ip = ipaddress.ip_address(host[1:-1] if bracketed else host)
+        except ValueError:
+            return NOT_AN_ADDRESS
+        if not (colon and port.isascii() and port.isdigit()) or bracketed != (ip.version == 6):
+            return NOT_AN_ADDRESS
+        # (an IPv6 address and port without brackets is ambiguous: when it parses above, the
+        # port is its last group, inside the same /64; when it does not, it is not an address)
     if ip.version == 4:
-        return address
+        return str(ip)
     if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is the IPv4 client 192.0.2.1
         return str(ip.ipv4_mapped)
     return str(ipaddress.ip_network((ip, ipv6_prefix), strict=False))
-
-
-def storage_key(text: str) -> str:
-    """``text`` as every storage can encode it: a lone surrogate (legal in a JWT's JSON) is
-    written as its escape, so redis-py's UTF-8 encoding never fails on a caller's name."""
-    if text.isascii():
-        return text
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "backslashreplace")
 
 
 class RateLimits:
@@ -138,8 +148,8 @@ class RateLimits:
 
 
 def caller_key() -> str:
-    """The per-caller bucket: issuer and subject of the JWT the middleware verified."""
-    return storage_key(g.caller.key)
+    """The per-caller bucket: of the issuer and subject of the JWT the middleware verified."""
+    return g.caller.key
 
 
 def _counted_breach(limit: RequestLimit) -> None:

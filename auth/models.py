@@ -1,6 +1,8 @@
 """The plain values that flow through authorization: who asks, what they ask, what they get."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Union
 
@@ -31,8 +33,11 @@ class Identity:
 
     @property
     def key(self) -> str:
-        """A stable per-user key (issuer + subject) for rate limits and audit."""
-        return f"{self.issuer}|{self.subject}"
+        """The caller's rate-limit bucket: the same for every worker, machine and storage, and
+        another for every other (issuer, subject). A hash of the JSON array, not the two joined:
+        any separator can occur in either, and a subject may hold a lone surrogate, which JSON
+        writes as its escape, in ASCII."""
+        return hashlib.sha256(json.dumps([self.issuer, self.subject]).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

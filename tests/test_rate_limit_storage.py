@@ -13,6 +13,8 @@ import pytest
 import redis
 
 from app import create_app
+from auth.models import Identity
+from tests.credentials import ISSUER
 from tools.procs import RedisServer, ensure_installed, free_port, redis_server, stop, wait_for_port
 
 
@@ -92,7 +94,8 @@ def test_a_redis_with_a_password_and_a_database_number(service, tmp_path):
         send = service(f"redis://:s3cret%20p%40ss@127.0.0.1:{port}/3", RATE_LIMIT_PER_USER="2/minute")
         assert [send("carol").status_code for _ in range(3)] == [200, 200, 429]
         client = redis.Redis(port=port, password="s3cret p@ss", db=3)
-        assert "LIMITS:LIMITER/https://idp.test/|carol/user/2/1/minute" in {k.decode() for k in client.scan_iter("*")}
+        carol = Identity(subject="carol", issuer=ISSUER).key
+        assert f"LIMITS:LIMITER/{carol}/user/2/1/minute" in {k.decode() for k in client.scan_iter("*")}
         assert send.client.get("/healthz").json["rate_limit_storage"] == "ok"
         wrong = service(f"redis://:wrong@127.0.0.1:{port}/3", RATE_LIMIT_PER_USER="2/minute")
         assert [wrong("carol").status_code for _ in range(3)] == [200, 200, 429]  # in memory, no 5xx
@@ -159,3 +162,5 @@ def test_a_caller_name_utf8_cannot_hold_is_counted_like_any_other(service, stora
     who = "ops-\ud800"  # a lone surrogate: legal in a JWT's JSON
     assert [send(who).status_code for _ in range(3)] == [200, 200, 429]
     assert send(who + "x").status_code == 200  # a bucket of its own
+    # the 12 characters a UTF-8 escape of the surrogate would write are another caller
+    assert send("ops-" + "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "backslashreplace")).status_code == 200

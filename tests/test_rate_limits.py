@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from api.limits import address_key
 from app import create_app
 from config.names import ConfigError
 from tests.credentials import ISSUER
@@ -76,6 +77,14 @@ def test_callers_are_keyed_by_issuer_and_subject(limited, bearer):
     assert statuses(client, 2, headers=bearer("bob")) == [200, 200]
 
 
+def test_a_caller_is_one_bucket_whatever_its_issuer_and_subject_hold(limited, bearer):
+    """Issuer "…/|x" with subject "y", and issuer "…/" with subject "x|y": joined with "|", both
+    were one bucket."""
+    client = limited(RATE_LIMIT_PER_USER="2/minute", JWT_ISSUER=f"{ISSUER}|x,{ISSUER}")
+    assert statuses(client, 3, headers=bearer("y", iss=f"{ISSUER}|x")) == [200, 200, 429]
+    assert statuses(client, 2, headers=bearer("x|y")) == [200, 200]
+
+
 def test_unauthenticated_requests_never_touch_a_callers_bucket(limited, bearer):
     client = limited(RATE_LIMIT_PER_USER="2/minute")
     expired, forged = bearer("alice", exp=int(time.time()) - 600), bearer("alice", key="x" * 40)
@@ -128,6 +137,40 @@ def test_x_forwarded_for_counts_only_from_trusted_proxies(limited, trusted_proxi
     client = limited(RATE_LIMIT_PER_IP="2/minute", TRUSTED_PROXIES=trusted_proxies)
     got = [client.get("/ping", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(4)]
     assert got == expected
+
+
+@pytest.mark.parametrize("spelling", ["203.0.113.9:{port}", "[2001:db8::1]:{port}"])
+def test_a_trusted_forwarded_address_counts_without_its_port(limited, spelling):
+    """Some load balancers append the client's port: one bucket per connection, unless dropped."""
+    client = limited(RATE_LIMIT_PER_IP="3/minute", TRUSTED_PROXIES="1")
+    got = [client.get("/ping", headers={"X-Forwarded-For": spelling.format(port=4711 + i)}).status_code
+           for i in range(25)]
+    assert got == [200] * 3 + [429] * 22
+
+
+def test_forwarded_values_that_are_no_address_share_one_bucket(limited):
+    client = limited(RATE_LIMIT_PER_IP="3/minute", TRUSTED_PROXIES="1")
+    spellings = ["unknown", "_hidden", "203.0.113.9:http", "[203.0.113.9]:80", "2001:db8::1]:80", "::1:",
+                 "203.0.113.09", "not-an-address", "[::1]"]
+    got = [client.get("/ping", headers={"X-Forwarded-For": s}).status_code for s in spellings]
+    assert got == [200] * 3 + [429] * (len(spellings) - 3)
+    assert client.get("/ping", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 200  # an address's own
+
+
+@pytest.mark.parametrize("address, key", [
+    ("203.0.113.9", "203.0.113.9"),
+    ("203.0.113.9:4711", "203.0.113.9"),
+    ("[2001:db8::1]:4711", "2001:db8::/64"),
+    ("2001:db8::1", "2001:db8::/64"),
+    ("[::ffff:192.0.2.1]:80", "192.0.2.1"),
+    ("fe80::1%eth0", "fe80::/64"),
+    ("203.0.113.9:", "not-an-address"),
+    ("203.0.113.9:٣", "not-an-address"),  # a digit, not an ASCII one
+    ("[203.0.113.9]:80", "not-an-address"),
+    ("2001:db8::1]:80", "not-an-address"),
+])
+def test_address_keys(address, key):
+    assert address_key(address, 64) == key
 
 
 def test_several_limits_separated_by_semicolons(limited, bearer):

@@ -6,6 +6,7 @@ restarted last, under load.
 """
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +49,10 @@ def redis(tmp_path_factory):
 def instances(redis, tmp_path_factory):
     logs = tmp_path_factory.mktemp("instances")
     env = {**BASE_ENV, "RATE_LIMIT_PER_USER": f"{LIMIT}/minute", "RATE_LIMIT_PER_IP": "100000/minute",
-           "RATELIMIT_STORAGE_URI": redis.url}
+           "RATELIMIT_STORAGE_URI": redis.url,
+           # the exact shared counts below hold only while no worker falls back to its memory: a
+           # read that a busy machine delays past the shipped 0.3 s would make it fall back
+           "RATELIMIT_STORAGE_OPTIONS": json.dumps({"socket_timeout": 3})}
     with gunicorn(env, workers=2, log_path=logs / "a.log") as a, \
             gunicorn(env, workers=2, log_path=logs / "b.log") as b:
         a.log_path, b.log_path = logs / "a.log", logs / "b.log"
@@ -85,7 +89,7 @@ def test_redis_killed_mid_test_changes_nothing_a_client_sees_but_the_counting(in
     assert tally(burst(instances, LIMIT // 2, bearer("carol"))) == {200: LIMIT // 2}
     redis.kill()
     during = burst(instances, 2 * LIMIT, bearer("carol"))
-    assert max(r.elapsed.total_seconds() for r in during) < 1
+    assert max(r.elapsed.total_seconds() for r in during) < 2.5  # refused at once: no socket timeout waited
     assert set(tally(during)) <= {200, 429} and tally(during)[200] >= LIMIT // 2  # counted per worker now
     for r in during:
         assert "rtmToken" in r.json() if r.status_code == 200 else r.json()["code"] == "429"
@@ -93,7 +97,7 @@ def test_redis_killed_mid_test_changes_nothing_a_client_sees_but_the_counting(in
     assert {r.json()["rate_limit_storage"] for r in burst(instances, 8, {}, "/healthz")} == {"degraded"}
 
     redis.start()
-    deadline, healthy_rounds = time.monotonic() + 30, 0
+    deadline, healthy_rounds = time.monotonic() + 90, 0  # the probes' back-off alone adds up to 31 s
     while healthy_rounds < 3:  # api/limits.py probes the storage again after 1, 2, 4, ... s
         assert time.monotonic() < deadline, "the service never went back to Redis"
         reports = {r.json()["rate_limit_storage"] for r in burst(instances, 8, {}, "/healthz")}

@@ -211,6 +211,9 @@ def post_request(worker, req, environ, resp):
     (tests/test_gunicorn.py, test_a_keep_alive_client_with_requests_queued_does_not_starve_the_others).
     """
     if worker.cfg.worker_class_str == "gevent":
-        from gevent import sleep  # the worker has patched everything by now
+        from gevent import idle  # the worker has patched everything by now
 
-        sleep(0)
+        # idle(), not sleep(0): it lets the event loop poll for ready sockets first, where
+        # sleep(0) only runs the greenlets already scheduled and, with nothing else waking the
+        # loop, let p99 grow to a second under load (docs/performance.md)
+        idle()

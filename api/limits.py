@@ -60,13 +60,13 @@ def address_key(address: str, ipv6_prefix: int) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        host, colon, port = address.rpartition(":")
+        host, _, port = address.rpartition(":")  # no colon: host is "", which does not parse
         bracketed = host.startswith("[") and host.endswith("]")
         try:
             ip = ipaddress.ip_address(host[1:-1] if bracketed else host)
         except ValueError:
             return NOT_AN_ADDRESS
-        if not (colon and port.isascii() and port.isdigit()) or bracketed != (ip.version == 6):
+        if not (port.isascii() and port.isdigit()) or bracketed != (ip.version == 6):
             return NOT_AN_ADDRESS
         # (an IPv6 address and port without brackets is ambiguous: when it parses above, the
         # port is its last group, inside the same /64; when it does not, it is not an address)
@@ -86,6 +86,10 @@ class RateLimits:
             config.setdefault(name, value)
         uri = config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
         scheme = uri.partition("://")[0]
+        # The fixed window (the default strategy) counts in api/storages.py's: no expiry timers
+        # in memory, no reads after the increment in Redis. Other strategies get limits' own.
+        fixed_window = config.get("RATELIMIT_STRATEGY", "fixed-window") == "fixed-window"
+        storage_uri = f"{WORKER_MEMORY}://" if fixed_window and uri == "memory://" else uri
         if scheme in REDIS_SCHEMES:
             defaults = dict(REDIS_TIMEOUTS)
             if scheme.endswith("+sentinel"):
@@ -93,13 +97,7 @@ class RateLimits:
                 # headers then lag the count that decided (docs/rate-limits.md).
                 defaults["use_replicas"] = False
             config["RATELIMIT_STORAGE_OPTIONS"] = {**defaults, **config.get("RATELIMIT_STORAGE_OPTIONS", {})}
-        # The fixed window (the default strategy) counts in api/storages.py's: no expiry timers
-        # in memory, no reads after the increment in Redis. Other strategies get limits' own.
-        storage_uri = uri
-        if config.get("RATELIMIT_STRATEGY", "fixed-window") == "fixed-window":
-            if uri == "memory://":
-                storage_uri = f"{WORKER_MEMORY}://"
-            elif scheme in REDIS_SCHEMES:
+            if fixed_window:
                 storage_uri = WINDOWS + uri
         ipv6_prefix = settings.rate_limit_ipv6_prefix
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Mapping, Union
 
 from tokens import Role
@@ -31,7 +32,7 @@ class Identity:
     issuer: str
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
+    @cached_property  # per request at least, and per JWT while the verifier caches its Identity
     def key(self) -> str:
         """The caller's rate-limit bucket: the same for every worker, machine and storage, and
         another for every other (issuer, subject). A hash of the JSON array, not the two joined:

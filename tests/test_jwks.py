@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import math
 import time
 import types
 import uuid
@@ -19,7 +20,7 @@ import pytest
 import auth.jwks
 import auth.jwt
 from auth.jwt import JWTVerifier
-from errors import ServiceUnavailable, Unauthorized
+from exceptions import ServiceUnavailable, Unauthorized
 from tests.credentials import AUDIENCE, ISSUER, default_claims, make_jwt, sign_raw
 from tests.jwtutil import JWKSServer, ec_key, make_settings, public_jwk, public_pem, rsa_key
 
@@ -42,8 +43,12 @@ class Clock:
         return self._monotonic
 
     def advance(self, seconds: float) -> None:
-        self._time += max(0.0, seconds)
-        self._monotonic += max(0.0, seconds)
+        """At least ``seconds`` later. ``(t + 0.3) - t`` can come out a rounding step under 0.3
+        (it depends on t: on a machine up for 750 s it does), which would make "the cooldown
+        has passed" false; one step up for each reading makes the difference at least it."""
+        seconds = max(0.0, seconds)
+        self._time = math.nextafter(self._time + seconds, math.inf)
+        self._monotonic = math.nextafter(self._monotonic + seconds, math.inf)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 PORT ?= 8080
 
-.PHONY: install run test test-fast bench soak dev-jwt clean
+.PHONY: install run test test-fast lint bench soak dev-jwt clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ test: $(STAMP)
 # No @pytest.mark.integration, and a quarter of the property tests' examples (tests/conftest.py).
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not integration" --hypothesis-profile=fast
+
+# ruff (ruff.toml) on every Python file, then mypy (mypy.ini) on the production code; both run.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .; ruff=$$?; $(VENV)/bin/mypy && exit $$ruff
 
 # Token-engine speed, then HTTP load against the Node peer and with Redis limits (wrk; every
 # target of the performance issue). BENCH_ARGS replaces the load benchmark's arguments.

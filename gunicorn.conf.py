@@ -14,8 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from config.environment import environment
+from config.names import ConfigError
 from config.pinned import pinned
-from config.settings import ConfigError, environment, memory_storage_warning
+from config.settings import memory_storage_warning
 
 
 def _where_and_how_many() -> tuple[str, int]:
@@ -26,7 +28,7 @@ def _where_and_how_many() -> tuple[str, int]:
     try:
         env = environment()
     except ConfigError:
-        env = dict(pinned().environment) if pinned() else dict(os.environ)
+        env = pinned() or dict(os.environ)
     port = env.get("PORT") or env.get("SERVER_PORT") or "8080"
     count = env.get("WEB_CONCURRENCY", "")
     return f"0.0.0.0:{port}", int(count) if count.strip().isdigit() else (os.cpu_count() or 1)
@@ -57,12 +59,11 @@ limit_request_field_size = 8190
 
 def _validated():
     """Read and validate the whole configuration in the master; raises ConfigError."""
-    from app import configure
+    from api.extension import TokenServer
     from config.pinned import read_configuration
 
     configuration = read_configuration()
-    settings, _ = configure(configuration)
-    return configuration, settings
+    return configuration, TokenServer.from_configuration(configuration).settings
 
 
 def on_reload(server):

@@ -1,4 +1,6 @@
 """gunicorn's entry point: ``gunicorn -c gunicorn.conf.py wsgi:app``."""
 from app import create_app
+from config.pinned import pinned
 
-app = create_app()
+# The configuration the gunicorn master validated (None outside gunicorn: the environment's).
+app = create_app(pinned())

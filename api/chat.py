@@ -1,7 +1,7 @@
 """Chat contracts: agora-token-service's ``/chat/...`` and Agora's Chat token server guide."""
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 
 from auth.models import TokenRequest
 

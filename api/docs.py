@@ -1,18 +1,18 @@
 """The OpenAPI document: ``openapi.yaml`` at the repository root, served as ``GET /openapi.json``.
 
-The YAML is read and turned into JSON once, when the blueprint is registered (at start-up, in
-every worker), so a missing or broken file stops the service instead of failing requests.
+The YAML is read and turned into JSON once per process, when the blueprint is first registered
+(at start-up, in every worker), so a missing or broken file stops the service instead of failing requests.
 """
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 OPENAPI_YAML = Path(__file__).resolve().parent.parent / "openapi.yaml"
-_EXTENSION = "openapi_json"
 
 bp = Blueprint("docs", __name__)
 
@@ -28,12 +28,22 @@ def load_openapi(path: Path | None = None) -> dict:
     return document
 
 
+def openapi_json_bytes() -> bytes:
+    """The document as the JSON /openapi.json answers, built once per process."""
+    return _as_json(OPENAPI_YAML)
+
+
+@lru_cache(maxsize=4)
+def _as_json(path: Path) -> bytes:
+    return json.dumps(load_openapi(path), ensure_ascii=False).encode("utf-8")
+
+
 @bp.record_once
 def _load(state) -> None:
-    state.app.extensions[_EXTENSION] = json.dumps(load_openapi(), ensure_ascii=False).encode("utf-8")
+    openapi_json_bytes()  # at registration: a missing or broken file stops the app from being built
 
 
 @bp.get("/openapi.json")
 def openapi_json():
     """This service's OpenAPI 3.1 document, as JSON."""
-    return Response(current_app.extensions[_EXTENSION], mimetype="application/json")
+    return Response(openapi_json_bytes(), mimetype="application/json")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from errors import BadRequest
+from exceptions import BadRequest
 
 from . import params
 from .chat import chat_request

@@ -20,15 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, g, request
+from flask import Blueprint, Flask, g, request
 
-from auth import Auth, Identity
-from errors import Unauthorized
+from auth import Identity
+from exceptions import Unauthorized
 
 from . import metrics
-from .limits import rate_limits
-
-AUTH_EXTENSION = Auth.EXTENSION
+from .extension import token_server
 
 
 def authenticate_caller() -> None:
@@ -37,7 +35,7 @@ def authenticate_caller() -> None:
     if request.method == "OPTIONS" and rule is not None and rule.provide_automatic_options:
         return  # Flask answers it (no view runs); a view that handles OPTIONS itself is protected
     try:
-        g.caller = current_app.extensions[AUTH_EXTENSION].authenticate(request.headers.get("Authorization"))
+        g.caller = token_server().auth.authenticate(request.headers.get("Authorization"))
     except Unauthorized as e:
         metrics.jwt_rejected(e.reason)
         raise
@@ -55,7 +53,7 @@ class ProtectedBlueprint(Blueprint):
         # Wrapped here, per app, because each app has its own Limiter. A limit on a view
         # function is flask-limiter's own way: the view is marked, so its before_request leaves
         # the blueprint's limits to the view's pass, which runs after authentication.
-        per_caller = rate_limits(app).per_caller
+        per_caller = token_server(app).rate_limits.per_caller
         prefixes = tuple(f"{name}." for name, bp in app.blueprints.items() if bp is self)
         for endpoint, view in list(app.view_functions.items()):
             if endpoint.startswith(prefixes) and not getattr(view, "counts_the_caller", False):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
+from .extension import token_server
+
 bp = Blueprint("health", __name__)
 
 
@@ -15,7 +17,6 @@ def ping():
 @bp.get("/healthz")
 def healthz():
     """200 when this process can serve: which app id it serves (never the certificate)."""
-    checks = current_app.extensions.get("health_checks", {})
-    report = {name: check() for name, check in checks.items()}
+    report = {name: check() for name, check in token_server().health_checks.items()}
     return jsonify(status="ok", app_id=current_app.config["APP_ID"],
                    demo=bool(current_app.config.get("DEMO")), **report)

@@ -14,7 +14,7 @@ strategy, headers, key prefix, in-memory fallback) plus ours. A request meets, i
    together with any ``@limiter.limit(...)`` the view carries and its blueprint's limits;
 4. the view.
 
-A 429 is flask-limiter's ``RateLimitExceeded``, answered by api/errors.py like every error;
+A 429 is flask-limiter's ``RateLimitExceeded``, answered by api/error_handlers.py like every error;
 flask-limiter adds ``Retry-After`` and ``X-RateLimit-*``. When the storage fails, flask-limiter
 counts in this worker's memory (``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``, on by default) and
 tries the storage again with a growing back-off; /healthz says ``"degraded"`` meanwhile.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 from limits.storage import MemoryStorage
 
@@ -42,7 +42,6 @@ DEFAULTS = {"RATELIMIT_HEADERS_ENABLED": True, "RATELIMIT_IN_MEMORY_FALLBACK_ENA
             "RATELIMIT_SWALLOW_ERRORS": True}
 # redis-py waits 5 s by default; a limiter that waits that long is an outage of its own.
 REDIS_TIMEOUTS = {"socket_timeout": 0.3, "socket_connect_timeout": 0.3}
-EXTENSION = "rate_limits"
 
 
 # The one bucket of every client address that is not an address (no IP address is spelled so).
@@ -80,8 +79,15 @@ def address_key(address: str, ipv6_prefix: int) -> str:
 class RateLimits:
     """The app's ``Limiter`` and the per-caller limit, with the storage's health."""
 
-    def __init__(self, app: Flask, settings: Settings):
-        config = app.config
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.limiter: Limiter | None = None
+        self._degraded = False
+
+    def init_app(self, app: Flask) -> None:
+        """Create the ``Limiter`` from the app's ``RATELIMIT_*`` config and register its hooks:
+        its before_request counts the per-address limit, its after_request writes the headers."""
+        settings, config = self.settings, app.config
         for name, value in DEFAULTS.items():
             config.setdefault(name, value)
         uri = config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
@@ -104,36 +110,33 @@ class RateLimits:
         def client_address() -> str:
             return address_key(request.remote_addr or "-", ipv6_prefix)  # ProxyFix applied TRUSTED_PROXIES
 
-        self.limiter = Limiter(
+        self.limiter = limiter = Limiter(
             client_address,
             application_limits=[ApplicationLimit(settings.rate_limit_per_ip, scope="ip")],
             request_identifier=lambda: request.endpoint or UNROUTED,  # so 404s and 405s count too
             on_breach=_counted_breach,
             storage_uri=storage_uri,
         )
-        self.limiter.init_app(app)
+        limiter.init_app(app)
         # One bucket per caller across every protected view (api/guard.py wraps each in it).
-        self.per_caller = self.limiter.shared_limit(
+        self.per_caller = limiter.shared_limit(
             settings.rate_limit_per_user, scope="user", key_func=caller_key, override_defaults=False)
-        self._degraded = False
         metrics.storage_degraded(False)
-        app.after_request(self._log_storage_change)
-        app.extensions[EXTENSION] = self
-        app.extensions.setdefault("health_checks", {})["rate_limit_storage"] = self.health
         workers = settings.web_concurrency or 1
-        if self.limiter.enabled and isinstance(self.limiter.storage, (MemoryStorage, WorkerMemoryStorage)) and workers > 1:
+        if limiter.enabled and isinstance(limiter.storage, (MemoryStorage, WorkerMemoryStorage)) and workers > 1:
             app_log.warning(memory_storage_warning(workers), extra={"fields": {"workers": workers}})
 
     @property
     def degraded(self) -> bool:
         """True while flask-limiter counts in its in-memory fallback instead of the storage."""
         limiter = self.limiter
-        return limiter.enabled and limiter.limiter.storage is not limiter.storage
+        return limiter is not None and limiter.enabled and limiter.limiter.storage is not limiter.storage
 
     def health(self) -> str:
         return "degraded" if self.degraded else "ok"
 
-    def _log_storage_change(self, response):
+    def note_storage_health(self) -> None:
+        """Log and export a change of the storage's health (once, by the request that sees it)."""
         degraded = self.degraded
         if degraded != self._degraded:
             self._degraded = degraded
@@ -142,7 +145,6 @@ class RateLimits:
                 "rate limit storage unreachable: each worker counts in its own memory until it is back"
                 if degraded else "rate limit storage is back: counters are shared again",
                 extra={"fields": {"rate_limit_storage": self.health()}})
-        return response
 
 
 def caller_key() -> str:
@@ -154,8 +156,3 @@ def _counted_breach(limit: RequestLimit) -> None:
     """flask-limiter's on_breach: the refusal goes on as it is, and is counted by its scope (the
     last of the key's parts: ip, user, or a route's)."""
     metrics.rate_limited(limit.request_args[-1])
-
-
-def rate_limits(app: Flask | None = None) -> RateLimits:
-    """The app's ``RateLimits`` (``limiter`` is its flask-limiter ``Limiter``)."""
-    return (app or current_app).extensions[EXTENSION]

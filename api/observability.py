@@ -12,7 +12,7 @@ import sys
 import time
 from random import getrandbits
 
-from flask import Flask, Response, g, request
+from flask import Response, g, request
 
 from auth.models import Identity, PolicyDecision, TokenRequest
 
@@ -158,7 +158,8 @@ def audit(caller: Identity, want: TokenRequest, decision: PolicyDecision) -> Non
         g.setdefault("log_lines", []).append(line)
 
 
-def _started() -> None:
+def request_started() -> None:
+    """The request's clock (api/extension.py runs it first)."""
     g.started = time.perf_counter()
 
 
@@ -168,8 +169,9 @@ def elapsed() -> float | None:
     return None if started is None else time.perf_counter() - started
 
 
-def _finished(response: Response) -> Response:
-    """The request's id and no-cache headers, and its access line with its audit lines."""
+def finish(response: Response) -> None:
+    """The request's id and no-cache headers, and its access line with its audit lines (the
+    last step on every answer: api/extension.py)."""
     rid = request_id(request.environ)
     headers = response.headers
     headers["X-Request-Id"] = rid
@@ -191,12 +193,3 @@ def _finished(response: Response) -> Response:
             _handler[0].write_line("\n".join(lines))
         except OSError:  # stderr gone or full: the request is served all the same
             pass
-    return response
-
-
-def init_app(app: Flask) -> None:
-    """JSON logging, and the request hooks. Call first: its after_request then runs last, when
-    every other hook has set the response's status and headers."""
-    configure_logging(app.config.get("LOG_LEVEL", "INFO"))
-    app.before_request(_started)
-    app.after_request(_finished)

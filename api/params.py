@@ -13,7 +13,7 @@ from flask import current_app, request
 from gunicorn.http.errors import NoMoreData, ParseException
 
 import tokens
-from errors import BadRequest, PayloadTooLarge, RequestTimeout
+from exceptions import BadRequest, PayloadTooLarge, RequestTimeout
 from tokens import ROLE_SPELLINGS, ROLES, Role, TokenError
 
 BODY_TIMEOUT = 10.0  # seconds a request body may take (in a gevent worker; else per read)

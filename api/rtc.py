@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from auth.models import TokenRequest
-from errors import BadRequest
+from exceptions import BadRequest
 from tokens import Role
 
 from . import params

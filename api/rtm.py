@@ -1,7 +1,7 @@
 """RTM contract of agora-token-service: ``GET /rtm/:rtmuid/?expiry=`` → ``{"rtmToken"}``."""
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 
 from auth.models import TokenRequest
 

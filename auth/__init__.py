@@ -10,9 +10,10 @@ matchers), ``grants``, ``policy`` (decisions), ``policy_file`` (the YAML reader)
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from config.names import POLICY_FILE, ConfigError
 from config.settings import Settings
-from errors import Unauthorized
 
 from .jwt import JWTVerifier, bearer_token
 from .models import Identity, PolicyDecision, TokenRequest
@@ -24,39 +25,25 @@ __all__ = ["Auth", "Identity", "Policy", "PolicyDecision", "PolicyError", "Token
 
 
 class Auth:
-    """The JWT verifier and the policy, built together from the settings.
-
-    Not a Flask extension of its own: ``init_app`` only files it under
-    ``app.extensions["auth"]``, where ``api/guard.py`` reads it on each request.
-    """
-
-    EXTENSION = "auth"  # its key in app.extensions
+    """The JWT verifier and the policy, built together from the settings (the app's extension,
+    api/extension.py, holds one)."""
 
     def __init__(self, verifier: JWTVerifier, policy: Policy):
         self.verifier = verifier
         self.policy = policy
 
     @classmethod
-    def from_settings(cls, settings: Settings, policy_text: str | None = None) -> "Auth":
-        """Build both from the settings; ``policy_text`` stands in for the policy file's content."""
+    def from_settings(cls, settings: Settings, policy_text: str | None = None, *,
+                      on_jwks_fetch: Callable[[str], None] | None = None) -> Auth:
+        """Build both from the settings; ``policy_text`` stands in for the policy file's content;
+        ``on_jwks_fetch`` hears each JWKS fetch's result."""
         if not settings.policy_file:
             raise ConfigError(f"{POLICY_FILE} is not set: the service grants nothing without a policy "
                               "(see config/policy.example.yaml)")
         policy = (load_policy(settings.policy_file) if policy_text is None
                   else read_policy(policy_text, source=settings.policy_file))
-        return cls(JWTVerifier.from_settings(settings), policy)
+        return cls(JWTVerifier.from_settings(settings, on_jwks_fetch), policy)
 
     def authenticate(self, authorization: str | None) -> Identity:
         """The verified identity behind an ``Authorization`` header, or ``Unauthorized``."""
         return self.verifier.verify(bearer_token(authorization))
-
-    def verified_before(self, authorization: str | None) -> Identity | None:
-        """The identity behind a header whose JWT was verified before (no signature check)."""
-        try:
-            return self.verifier.verified_before(bearer_token(authorization))
-        except Unauthorized:
-            return None
-
-    def init_app(self, app) -> None:
-        """File this object under ``app.extensions["auth"]`` (api/guard.py's ``AUTH_EXTENSION``)."""
-        app.extensions[self.EXTENSION] = self

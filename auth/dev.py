@@ -5,7 +5,9 @@ import time
 
 import click
 import jwt
-from flask import Flask, current_app
+from flask import Flask
+
+from config.settings import Settings
 
 
 def make_dev_jwt(secret: str, algorithm: str, subject: str, *, groups: list[str] | None = None,
@@ -24,7 +26,8 @@ def make_dev_jwt(secret: str, algorithm: str, subject: str, *, groups: list[str]
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
-def register_dev_commands(app: Flask) -> None:
+def register_dev_commands(app: Flask, settings: Settings) -> None:
+    """``flask dev-jwt``, signing with ``settings``' JWT_SECRET."""
     @app.cli.command("dev-jwt")
     @click.option("--sub", default="alice", show_default=True, help="subject (user id)")
     @click.option("--groups", default="", help="comma or space separated groups")
@@ -32,7 +35,6 @@ def register_dev_commands(app: Flask) -> None:
     @click.option("--lifetime", default=3600, show_default=True, help="seconds")
     def dev_jwt(sub: str, groups: str, uid: str | None, lifetime: int) -> None:
         """Print a JWT signed with this configuration's JWT_SECRET (development only)."""
-        settings = current_app.extensions["settings"]
         algorithms = [a for a in settings.jwt_algorithms if a.startswith("HS")] or ["HS256"]
         if not settings.jwt_secret:
             raise click.ClickException("dev-jwt needs JWT_SECRET (the demo configuration has one)")

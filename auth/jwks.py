@@ -27,7 +27,7 @@ from jwt import PyJWK, PyJWKClient, PyJWTError
 
 from config.names import JWT_JWKS_URL, ConfigError
 from config.settings import Settings
-from errors import ServiceUnavailable, Unauthorized
+from exceptions import ServiceUnavailable, Unauthorized
 
 from .keys import CURVE_ALGORITHMS, EDDSA_CURVES, MIN_RSA_BITS, RSA_ALGORITHMS, SigningKey, check_algorithms
 
@@ -100,11 +100,12 @@ class JWKSCache:
         stale_ttl: float = 3600.0,
         cooldown: float = 5.0,
         timeout: float = 2.0,
+        on_fetch: Callable[[str], None] | None = None,
     ):
         self.url = url
         self.algorithms = tuple(algorithms)
         # Called with each fetch's result ("changed", "unchanged" or "failed"): the app counts them.
-        self.on_fetch: Callable[[str], None] = lambda result: None
+        self.on_fetch: Callable[[str], None] = on_fetch or (lambda result: None)
         self._client = PyJWKClient(
             url, cache_jwk_set=False, timeout=timeout, headers={"User-Agent": USER_AGENT}
         )
@@ -206,8 +207,9 @@ class JWKSCache:
                       fetched_at + self._fresh_for, self.generation + changed)
 
 
-def jwks_cache(settings: Settings) -> JWKSCache:
-    """The cache for ``JWT_JWKS_URL``, its algorithms checked against the key types a JWKS may hold."""
+def jwks_cache(settings: Settings, on_fetch: Callable[[str], None] | None = None) -> JWKSCache:
+    """The cache for ``JWT_JWKS_URL``, its algorithms checked against the key types a JWKS may hold;
+    ``on_fetch`` hears each fetch's result."""
     url = urlparse(settings.jwt_jwks_url)
     if url.scheme not in ("http", "https") or not url.netloc:
         raise ConfigError(f"{JWT_JWKS_URL} must be an http(s) URL")
@@ -219,4 +221,5 @@ def jwks_cache(settings: Settings) -> JWKSCache:
         stale_ttl=settings.jwt_jwks_stale_ttl,
         cooldown=settings.jwt_jwks_cooldown,
         timeout=settings.jwt_jwks_timeout,
+        on_fetch=on_fetch,
     )

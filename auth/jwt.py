@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jwt
 from jwt.exceptions import InvalidJTIError, InvalidSubjectError
@@ -25,7 +25,7 @@ from jwt.utils import base64url_decode
 
 from config.names import JWT_JWKS_URL, JWT_PUBLIC_KEY, JWT_SECRET, ConfigError
 from config.settings import Settings
-from errors import Unauthorized
+from exceptions import Unauthorized
 
 from .jwks import JWKSCache, jwks_cache
 from .keys import SigningKey, public_key, secret_key
@@ -40,7 +40,7 @@ MAX_CACHED_TOKENS = 10_000
 LATEST_TIME = 253_402_300_799
 _BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token
 
-# PyJWT's refusals: the message for the client and the reason for the metrics (errors.Unauthorized.REASONS).
+# PyJWT's refusals: the message for the client and the reason for the metrics (exceptions.Unauthorized.REASONS).
 _MESSAGES: dict[type[Exception], tuple[str, str]] = {
     jwt.ExpiredSignatureError: ("token has expired", "expired"),
     jwt.ImmatureSignatureError: ("token is not valid yet", "invalid"),
@@ -147,7 +147,7 @@ class JWTVerifier:
         if (key is None) == (jwks is None):
             raise ValueError("give exactly one of key or jwks")
         self._key = key
-        self.jwks = jwks  # the JWKS cache, when keys come from one (its on_fetch reports fetches)
+        self.jwks = jwks  # the JWKS cache, when keys come from one
         self.algorithms: tuple[str, ...] = key.algorithms if key is not None else jwks.algorithms
         self._issuer = tuple(issuer) or None
         self._audience = list(audience) or None
@@ -162,8 +162,9 @@ class JWTVerifier:
         self._verified = _VerifiedTokens(max_cached)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> JWTVerifier:
-        """Check the JWT_* settings and prepare keys, algorithms and options, once."""
+    def from_settings(cls, settings: Settings, on_jwks_fetch: Callable[[str], None] | None = None) -> JWTVerifier:
+        """Check the JWT_* settings and prepare keys, algorithms and options, once;
+        ``on_jwks_fetch`` hears each JWKS fetch's result (when keys come from a JWKS)."""
         given = [name for name, value in (
             (JWT_SECRET, settings.jwt_secret),
             (JWT_PUBLIC_KEY, settings.jwt_public_key),
@@ -182,7 +183,7 @@ class JWTVerifier:
         elif settings.jwt_public_key:
             key = public_key(settings.jwt_public_key, settings.jwt_algorithms)
         else:
-            jwks = jwks_cache(settings)
+            jwks = jwks_cache(settings, on_jwks_fetch)
             if not settings.jwt_audience:
                 log.warning("JWT_AUDIENCE is not set: tokens from %s are accepted for any audience",
                             settings.jwt_jwks_url)

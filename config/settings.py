@@ -16,8 +16,7 @@ from tokens import MAX_EXPIRE
 
 from .cors import flask_cors_config, parse_origins
 
-# gunicorn.conf.py imports environment from here.
-from .environment import effective_environment, environment, truthy  # noqa: F401
+from .environment import truthy
 from .names import (
     APP_CERTIFICATE, APP_ID, CORS_ALLOW_ORIGIN, DEFAULT_EXPIRE, DEMO_MODE, JWT_ALGORITHMS, JWT_AUDIENCE,
     JWT_ISSUER, JWT_JWKS_CACHE_TTL, JWT_JWKS_COOLDOWN, JWT_JWKS_STALE_TTL, JWT_JWKS_TIMEOUT, JWT_JWKS_URL,
@@ -176,11 +175,6 @@ def _ratelimit(env: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError(f"{RATELIMIT_STORAGE_URI} must be memory://, redis://host:port or another "
                           f"storage the limits library supports, got {_without_password(uri)!r}")
     return out
-
-
-def load_settings(environ: Mapping[str, str] | None = None, *, demo: bool | None = None) -> Settings:
-    """Read and validate every setting (``demo``: see ``effective_environment``)."""
-    return settings_from_environment(effective_environment(environ, demo=demo))
 
 
 def settings_from_environment(env: Mapping[str, str]) -> Settings:

@@ -53,7 +53,7 @@ def env():
 
 @pytest.fixture
 def app(env):
-    return create_app({"ENV": env, "TESTING": True})
+    return create_app({**env, "TESTING": True})
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from flask import g, jsonify
 
 from api import TOKEN_BLUEPRINTS
 from api.guard import ProtectedBlueprint, authenticate_caller
-from api.limits import rate_limits
+from api.extension import token_server
 from app import create_app
 
 ORIGIN = {"Origin": "https://app.example.com"}
@@ -57,8 +57,8 @@ def test_each_token_rule_is_exercised_above(app):
 def operator_app(env):
     """What an operator's own wsgi.py does: our app, plus a blueprint of theirs behind the same
     middleware with a flask-limiter limit on one route."""
-    app = create_app({"ENV": env})
-    limiter = rate_limits(app).limiter
+    app = create_app(env)
+    limiter = token_server(app).limiter
     bp = ProtectedBlueprint("reports", __name__)
 
     @bp.get("/reports/<name>")
@@ -97,14 +97,14 @@ def test_an_operators_route_counts_against_the_callers_own_limit_too(env, bearer
 
 
 def test_a_limit_on_a_protected_blueprint_counts_each_request_once(env, bearer):
-    app = create_app({"ENV": env})
+    app = create_app(env)
     bp = ProtectedBlueprint("exports", __name__)
 
     @bp.get("/exports")
     def exports():
         return jsonify(exports=[])
 
-    rate_limits(app).limiter.limit("3/minute")(bp)  # flask-limiter's blueprint-wide limit
+    token_server(app).limiter.limit("3/minute")(bp)  # flask-limiter's blueprint-wide limit
     app.register_blueprint(bp)
     client = app.test_client()
     got = [client.get("/exports", headers=bearer("dana")) for _ in range(4)]
@@ -114,7 +114,7 @@ def test_a_limit_on_a_protected_blueprint_counts_each_request_once(env, bearer):
 
 
 def test_a_429_from_flask_limiter_is_our_json_error_with_cors(env, bearer):
-    client = create_app({"ENV": {**env, "RATE_LIMIT_PER_USER": "1/minute"}}).test_client()
+    client = create_app({**env, "RATE_LIMIT_PER_USER": "1/minute"}).test_client()
     client.get("/rtm/bob/", headers=bearer())
     r = client.get("/rtm/bob/", headers={**bearer(), **ORIGIN})
     assert r.status_code == 429 and r.json == {"error": "too many requests", "code": "429"}
@@ -135,13 +135,13 @@ def test_flask_answers_404_405_head_and_options(client, bearer):
 
 
 def test_one_limiter_extension_per_app(env):
-    first, second = create_app({"ENV": env}), create_app({"ENV": env})
+    first, second = create_app(env), create_app(env)
     assert len(first.extensions["limiter"]) == 1
-    assert rate_limits(first).limiter is not rate_limits(second).limiter
+    assert token_server(first).limiter is not token_server(second).limiter
 
 
 def test_retry_after_only_where_it_means_something(env, bearer, make_jwt):
-    client = create_app({"ENV": {**env, "RATE_LIMIT_PER_USER": "1/minute"}}).test_client()
+    client = create_app({**env, "RATE_LIMIT_PER_USER": "1/minute"}).test_client()
     ok = client.get("/rtm/bob/", headers=bearer())
     assert ok.status_code == 200 and "Retry-After" not in ok.headers and "X-RateLimit-Limit" in ok.headers
     assert "Retry-After" not in client.get("/ping").headers
@@ -150,7 +150,7 @@ def test_retry_after_only_where_it_means_something(env, bearer, make_jwt):
 
 
 def test_a_preflight_passes_but_a_view_that_answers_options_itself_is_protected(env, bearer):
-    app = create_app({"ENV": env})
+    app = create_app(env)
     bp = ProtectedBlueprint("probe", __name__)
 
     @bp.route("/probe", methods=["GET", "OPTIONS"])
@@ -166,7 +166,7 @@ def test_a_preflight_passes_but_a_view_that_answers_options_itself_is_protected(
 
 
 def test_no_static_route_escapes_the_per_ip_limit(env):
-    client = create_app({"ENV": {**env, "RATE_LIMIT_PER_IP": "2/minute"}}).test_client()
+    client = create_app({**env, "RATE_LIMIT_PER_IP": "2/minute"}).test_client()
     assert [client.get("/static/x").status_code for _ in range(3)] == [404, 404, 429]
 
 
@@ -175,8 +175,8 @@ def test_a_503_keeps_its_own_retry_after(env):
     from tools.procs import free_port
 
     jwks_env = {k: v for k, v in env.items() if k != "JWT_SECRET"}
-    client = create_app({"ENV": {**jwks_env, "JWT_ALGORITHMS": "RS256", "JWT_JWKS_COOLDOWN": "7",
-                                 "JWT_JWKS_URL": f"http://127.0.0.1:{free_port()}/jwks.json"}}).test_client()
+    client = create_app({**jwks_env, "JWT_ALGORITHMS": "RS256", "JWT_JWKS_COOLDOWN": "7",
+                         "JWT_JWKS_URL": f"http://127.0.0.1:{free_port()}/jwks.json"}).test_client()
     from tests.credentials import sign_jwt
 
     token = sign_jwt("x", key=rsa_key(), algorithm="RS256", headers={"kid": "k1"})

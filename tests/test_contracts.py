@@ -149,7 +149,7 @@ def test_default_expire_setting(env, bearer):
     from app import create_app
 
     env["DEFAULT_EXPIRE"] = "1234"
-    client = create_app({"ENV": env}).test_client()
+    client = create_app(env).test_client()
     r = client.get("/rtm/bob/", headers=bearer())
     assert tokens.parse_token(r.json["rtmToken"]).expire == 1234
     r = client.get("/rtm/bob/?expiry=0", headers=bearer())

@@ -26,7 +26,7 @@ def allowed_origin(client, origin: str) -> tuple[str | None, str | None]:
 
 def client_for(env, origins: str):
     env["CORS_ALLOW_ORIGIN"] = origins
-    return create_app({"ENV": env}).test_client()
+    return create_app(env).test_client()
 
 
 @pytest.mark.parametrize("origin", ["https://app.example.com", "https://a.b.example.com",
@@ -135,11 +135,11 @@ def test_star_allows_every_origin(env):
 def test_what_is_not_an_origin_refuses_to_start_naming_the_value(env, value):
     env["CORS_ALLOW_ORIGIN"] = f"https://good.example.com, {value}"
     with pytest.raises(ConfigError) as refused:
-        create_app({"ENV": env})
+        create_app(env)
     assert str(refused.value).startswith(f"CORS_ALLOW_ORIGIN: {value!r} ")
 
 
 def test_star_must_be_the_whole_setting(env):
     env["CORS_ALLOW_ORIGIN"] = "https://app.example.com, *"
     with pytest.raises(ConfigError, match=r"CORS_ALLOW_ORIGIN: '\*' .* got 'https://app.example.com, \*'"):
-        create_app({"ENV": env})
+        create_app(env)

@@ -11,6 +11,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
+from exceptions import Unauthorized
 from tests.conftest import BASE_ENV
 from tests.credentials import sign_jwt
 from tools.procs import gunicorn
@@ -38,8 +39,14 @@ def test_metrics_are_served_in_prometheus_text_format(client):
             "agora_rate_limit_storage_degraded", "agora_request_duration_seconds"} <= names
 
 
+def test_every_jwt_rejection_reason_is_a_series_before_the_first_rejection(client):
+    samples = scrape(client.get("/metrics").get_data(as_text=True))
+    reasons = {dict(labels)["reason"] for name, labels in samples if name == "agora_jwt_rejections_total"}
+    assert reasons == set(Unauthorized.REASONS)
+
+
 def test_metrics_can_be_turned_off(env):
-    client = create_app({"ENV": {**env, "METRICS_ENABLED": "false"}}).test_client()
+    client = create_app({**env, "METRICS_ENABLED": "false"}).test_client()
     assert client.get("/metrics").status_code == 404
 
 
@@ -54,7 +61,7 @@ def test_no_label_carries_what_a_client_chose(client):
 
 
 def test_in_one_process_each_outcome_is_counted(env):
-    client = create_app({"ENV": {**env, "RATE_LIMIT_PER_USER": "2/minute"}}).test_client()
+    client = create_app({**env, "RATE_LIMIT_PER_USER": "2/minute"}).test_client()
     before = scrape(client.get("/metrics").get_data(as_text=True))
     client.get("/rtm/bob/", headers=bearer("m-1"))
     client.get("/rtc/private/publisher/uid/1/", headers=bearer("m-2", groups=()))
@@ -97,8 +104,8 @@ def test_jwks_fetches_are_counted_by_result(env):
     key = rsa_key()
     with JWKSServer(public_jwk(key, kid="k1")) as server:
         jwks_env = {k: v for k, v in env.items() if k not in ("JWT_SECRET", "JWT_ALGORITHMS")}
-        client = create_app({"ENV": {**jwks_env, "JWT_JWKS_URL": server.url, "JWT_ALGORITHMS": "RS256",
-                                     "JWT_JWKS_COOLDOWN": "0"}}).test_client()
+        client = create_app({**jwks_env, "JWT_JWKS_URL": server.url, "JWT_ALGORITHMS": "RS256",
+                             "JWT_JWKS_COOLDOWN": "0"}).test_client()
         before = scrape(client.get("/metrics").get_data(as_text=True))
         token = sign_jwt("j", groups=["ops"], key=key, algorithm="RS256", headers={"kid": "k1"})
         assert client.get("/rtm/bob/", headers={"Authorization": f"Bearer {token}"}).status_code == 200

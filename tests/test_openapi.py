@@ -215,4 +215,4 @@ def test_a_broken_document_stops_start_up(env, tmp_path, monkeypatch, text, erro
         bad.write_text(text)
     monkeypatch.setattr(docs, "OPENAPI_YAML", bad)
     with pytest.raises(error):
-        create_app({"ENV": env, "TESTING": True})
+        create_app({**env, "TESTING": True})

@@ -38,7 +38,7 @@ def storage(request):
 def service(env, bearer):
     """``service(storage, **settings)``: a function that sends one request as ``who`` and returns it."""
     def build(storage: str, **settings):
-        client = create_app({"ENV": {**env, "RATELIMIT_STORAGE_URI": storage, **settings}}).test_client()
+        client = create_app({**env, "RATELIMIT_STORAGE_URI": storage, **settings}).test_client()
 
         def send(who: str = "alice", path: str = "/rtm/bob/", address: str = "192.0.2.1"):
             return client.get(path, headers=bearer(who), environ_base={"REMOTE_ADDR": address})

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from api.extension import token_server
 from api.limits import address_key
 from app import create_app
 from config.names import ConfigError
@@ -26,7 +27,7 @@ OTHER_ISSUER = "https://other-idp.test/"
 def limited(env):
     """A test client on the test configuration with some settings changed."""
     def build(**settings):
-        return create_app({"ENV": {**env, **settings}}).test_client()
+        return create_app({**env, **settings}).test_client()
     return build
 
 
@@ -225,9 +226,9 @@ def test_a_hung_redis_costs_a_few_socket_timeouts_at_most(limited, bearer):
 def test_storage_options_default_to_short_timeouts(env):
     env.update(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",
                RATELIMIT_STORAGE_OPTIONS='{"socket_timeout": 0.1}')
-    app = create_app({"ENV": env})
+    app = create_app(env)
     assert app.config["RATELIMIT_STORAGE_OPTIONS"] == {"socket_timeout": 0.1, "socket_connect_timeout": 0.3}
-    storage = app.extensions["rate_limits"].limiter.storage.backend  # limits' RedisStorage, in api/storages.py's
+    storage = token_server(app).limiter.storage.backend  # limits' RedisStorage, in api/storages.py's
     pool_options = storage.storage.connection_pool.connection_kwargs  # what redis-py connects with
     assert (pool_options["socket_timeout"], pool_options["socket_connect_timeout"]) == (0.1, 0.3)
 
@@ -239,7 +240,7 @@ def test_storage_options_default_to_short_timeouts(env):
     ({"WEB_CONCURRENCY": "4", "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}, False),
 ])
 def test_memory_storage_under_several_workers_is_warned_about(env, app_log, settings, warned):
-    create_app({"ENV": {**env, **settings}})
+    create_app({**env, **settings})
     assert any("each worker counts on its own" in r.getMessage() for r in app_log) == warned
 
 
@@ -256,7 +257,7 @@ def test_memory_storage_under_several_workers_is_warned_about(env, app_log, sett
 def test_bad_rate_limit_settings_refuse_to_start(env, name, value):
     env[name] = value
     with pytest.raises(ConfigError, match=name):
-        create_app({"ENV": env})
+        create_app(env)
 
 
 def test_ipv6_clients_are_counted_per_64_by_default(limited):
@@ -282,4 +283,4 @@ def test_the_ipv6_prefix_is_a_setting(limited, prefix, shared):
 @pytest.mark.parametrize("value", ["16", "129", "sixty-four"])
 def test_a_bad_ipv6_prefix_refuses_to_start(env, value):
     with pytest.raises(ConfigError, match="RATE_LIMIT_IPV6_PREFIX"):
-        create_app({"ENV": {**env, "RATE_LIMIT_IPV6_PREFIX": value}})
+        create_app({**env, "RATE_LIMIT_IPV6_PREFIX": value})

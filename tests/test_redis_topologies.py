@@ -33,7 +33,7 @@ RECOVERY_TIMEOUT = 40.0  # the failover takes a few seconds; the retry backoff m
 def instances(uri: str, **settings: str):
     """Two service instances counting in ``uri``: a test client each."""
     env = {**BASE_ENV, "RATE_LIMIT_PER_USER": f"{LIMIT}/minute", "RATELIMIT_STORAGE_URI": uri, **settings}
-    return tuple(create_app({"ENV": env, "TESTING": True}).test_client() for _ in range(2))
+    return tuple(create_app({**env, "TESTING": True}).test_client() for _ in range(2))
 
 
 def bearer(sub: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from tests.conftest import BASE_ENV
 def client():
     """One app for the whole table: each request here is refused, and the rate limits it counts
     against are far out of reach (an app costs more to build than a hundred refusals)."""
-    return create_app({"ENV": dict(BASE_ENV), "TESTING": True}).test_client()
+    return create_app({**dict(BASE_ENV), "TESTING": True}).test_client()
 
 BAD_GETS = [
     ("/rtc/ch/owner/uid/1/", "role must be one of"),

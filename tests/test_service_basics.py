@@ -8,6 +8,7 @@ import pytest
 from app import create_app
 from config.environment import read_env_file
 from config.names import ConfigError
+from config.pinned import read_configuration
 from tests.credentials import APP_CERTIFICATE, APP_ID, JWT_SECRET
 
 
@@ -46,7 +47,7 @@ def test_cors_on_errors_and_vary(client):
 
 def test_cors_allowlist(env, bearer):
     env["CORS_ALLOW_ORIGIN"] = "https://good.example, https://other.example"
-    client = create_app({"ENV": env}).test_client()
+    client = create_app(env).test_client()
     good = client.get("/rtm/bob/", headers={"Origin": "https://good.example", **bearer()})
     assert good.headers["Access-Control-Allow-Origin"] == "https://good.example"
     bad = client.get("/rtm/bob/", headers={"Origin": "https://evil.example", **bearer()})
@@ -80,21 +81,21 @@ def test_any_other_request_id_is_replaced_by_our_own(client, given):
 def test_bad_settings_refuse_to_start(env, name, value, message):
     env[name] = value
     with pytest.raises(ConfigError) as info:
-        create_app({"ENV": env})
+        create_app(env)
     assert message in str(info.value)
 
 
 def test_missing_policy_refuses_to_start(env):
     del env["POLICY_FILE"]
     with pytest.raises(ConfigError, match="POLICY_FILE is not set"):
-        create_app({"ENV": env})
+        create_app(env)
 
 
 def test_demo_fallback_only_when_asked(env):
     minimal = {"ENV_FILE": env["ENV_FILE"]}
     with pytest.raises(ConfigError, match="APP_ID is not set"):
-        create_app({"ENV": minimal})
-    app = create_app({"ENV": {**minimal, "DEMO_FALLBACK": "1"}})
+        create_app(read_configuration(minimal))
+    app = create_app(read_configuration({**minimal, "DEMO_FALLBACK": "1"}))
     assert app.config["DEMO"] is True
     assert app.test_client().get("/healthz").json["demo"] is True
 
@@ -103,7 +104,7 @@ def test_dotenv_file_fills_unset_variables(env, tmp_path):
     dotenv = tmp_path / ".env"
     dotenv.write_text("# comment\nexport DEFAULT_EXPIRE=777\nAPP_ID='%s'\n" % ("a" * 32))
     env["ENV_FILE"] = str(dotenv)
-    app = create_app({"ENV": env})
+    app = create_app(read_configuration(env))
     assert app.config["DEFAULT_EXPIRE"] == 777
     assert app.config["APP_ID"] == env["APP_ID"]  # the environment wins over the file
 
@@ -131,7 +132,7 @@ def test_a_line_dotenv_cannot_read_refuses_to_start_naming_the_file_and_line(env
     dotenv.write_text(f"# settings\nDEFAULT_EXPIRE=700\n{line}\nLOG_LEVEL=DEBUG\n")
     env["ENV_FILE"] = str(dotenv)
     with pytest.raises(ConfigError) as info:
-        create_app({"ENV": env})
+        create_app(read_configuration(env))
     assert str(info.value).startswith(f"{dotenv}:3: "), info.value
     assert words in str(info.value)
 
@@ -220,15 +221,14 @@ def test_unicode_line_breaks_from_a_client_never_split_a_log_line(client, bearer
 
 
 def test_a_redis_password_is_in_no_repr_and_no_error_message(env):
-    from config.pinned import read_configuration
     from config.settings import settings_from_environment
 
     env["RATELIMIT_STORAGE_URI"] = "redis://:hunter2-redis-pass@127.0.0.1:1/0"
     configuration = read_configuration(env)
-    settings = settings_from_environment(configuration.environment)
+    settings = settings_from_environment(configuration)
     assert "hunter2" not in repr(settings) and "hunter2" not in repr(configuration)
     assert APP_CERTIFICATE not in repr(configuration) and JWT_SECRET not in repr(configuration)
     with pytest.raises(ConfigError) as refused:
-        settings_from_environment({**configuration.environment,
+        settings_from_environment({**configuration,
                                    "RATELIMIT_STORAGE_URI": "nosuch://:hunter2-redis-pass@h:1/0"})
     assert "hunter2" not in str(refused.value) and "nosuch://:***@h:1/0" in str(refused.value)

@@ -13,6 +13,7 @@ import pytest
 import redis
 from limits.storage import MemoryStorage, RedisStorage
 
+from api.extension import token_server
 from api.storages import REMEMBERED_WINDOWS, Windows, WindowsStorage, WorkerMemoryStorage
 from app import create_app
 from tools.procs import redis_server
@@ -97,8 +98,8 @@ def test_windows_remembers_no_more_than_its_bound():
     ({"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0", "RATELIMIT_STRATEGY": "moving-window"}, RedisStorage),
 ])
 def test_the_fixed_window_counts_in_our_storages_and_other_strategies_in_limits(env, settings, chosen):
-    app = create_app({"ENV": {**env, **settings}})
-    assert type(app.extensions["rate_limits"].limiter.storage) is chosen
+    app = create_app({**env, **settings})
+    assert type(token_server(app).limiter.storage) is chosen
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_a_token_request_costs_two_round_trips_and_its_headers_none(redis_srv, e
     """The address's increment and the caller's; X-RateLimit-* come from what they returned."""
     client = redis.Redis.from_url(redis_srv.url)
     client.flushall()
-    app = create_app({"ENV": {**env, "RATELIMIT_STORAGE_URI": redis_srv.url, "RATE_LIMIT_PER_USER": "5/minute"}})
+    app = create_app({**env, "RATELIMIT_STORAGE_URI": redis_srv.url, "RATE_LIMIT_PER_USER": "5/minute"})
     http = app.test_client()
     # connecting and loading the scripts happen once per worker, not per request
     http.get("/rtm/bob/", headers=bearer("warm-up"), environ_base={"REMOTE_ADDR": "192.0.2.99"})

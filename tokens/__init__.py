@@ -18,7 +18,7 @@ from .builders import (
     build_rtm_token, build_speech_to_text_token,
 )
 from .checks import MAX_EXPIRE, MAX_UID, check_uid
-from .errors import TokenError
+from .exceptions import TokenError
 from .identifiers import (
     MAX_ACCOUNT_BYTES, MAX_CHANNEL_BYTES, MAX_CHAT_USER_CHARS, MAX_RTM_USER_BYTES, WILDCARD_CHANNEL,
     check_account, check_channel, check_chat_user, check_rtm_user,

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 from . import builders as b
 from .access_token import AccessToken
 from .checks import MAX_EXPIRE
-from .errors import TokenError
+from .exceptions import TokenError
 from .roles import ROLE_SPELLINGS, ROLES, Role
 from .services import Rtm2Permission, Rtm2Resource
 

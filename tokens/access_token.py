@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from .errors import TokenError
+from .exceptions import TokenError
 from .services import SERVICE_TYPES, Service
 from .wire import Reader, pack_str, pack_u16, pack_u32
 

@@ -12,7 +12,7 @@ import hashlib
 
 from .access_token import AccessToken
 from .checks import MAX_EXPIRE, check_lifetime, check_uid, token_header
-from .errors import TokenError
+from .exceptions import TokenError
 from .identifiers import check_channel, check_chat_user, check_rtm_user, check_text
 from .roles import Role, check_role
 from .services import (

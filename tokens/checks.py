@@ -14,7 +14,7 @@ import time
 from functools import lru_cache
 
 from .access_token import AccessToken
-from .errors import TokenError
+from .exceptions import TokenError
 from .identifiers import check_account
 from .services import uid_text
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import TokenError
+from .exceptions import TokenError
 
 WILDCARD_CHANNEL = "*"
 MAX_CHANNEL_BYTES = 63  # "less than 64 bytes"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from .errors import TokenError
+from .exceptions import TokenError
 
 
 class Role(IntEnum):

@@ -9,7 +9,7 @@ import struct
 from functools import lru_cache
 from itertools import chain
 
-from .errors import TokenError
+from .exceptions import TokenError
 
 _U16 = struct.Struct("<H")
 _I16 = struct.Struct("<h")

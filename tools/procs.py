@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,30 +125,41 @@ def gunicorn(env: Mapping[str, str], *, workers: int = 2, port: int | None = Non
              log_path: Path | None = None, config: Path | None = None) -> Iterator["Service"]:
     """The service from the Procfile, with ``env`` as its whole configuration; ``config`` is a
     gunicorn config file to run instead of the Procfile's ``gunicorn.conf.py``."""
-    port = port or free_port()
-    full_env = {"PATH": os.environ.get("PATH", ""), "PORT": str(port), "WEB_CONCURRENCY": str(workers),
-                "PYTHONUNBUFFERED": "1", **env}
     argv = procfile_command()
     if config is not None:
         argv[argv.index("-c") + 1] = str(config)
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=log, stderr=log, start_new_session=True)
-    service = None
+    own_log = log_path is None  # kept anyway, to tell a port taken meanwhile from a real failure
+    if own_log:
+        fd, name = tempfile.mkstemp(prefix="gunicorn-", suffix=".log")
+        os.close(fd)
+        log_path = Path(name)
+    tries = 1 if port else 3  # a free port may be taken by another process before gunicorn binds it
+    proc, service = None, None
     try:
-        try:
-            wait_for_port(port, proc=proc)
-        except RuntimeError as e:  # it exited: say why, from its own words
-            said = Path(log_path).read_text(errors="replace")[-2000:] if log_path else "(no log kept)"
-            raise RuntimeError(f"{e}; gunicorn said:\n{said}") from None
-        service = Service(proc, port)
+        for attempt in range(tries):
+            bound = port or free_port()
+            full_env = {"PATH": os.environ.get("PATH", ""), "PORT": str(bound), "WEB_CONCURRENCY": str(workers),
+                        "PYTHONUNBUFFERED": "1", **env}
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=log, stderr=log, start_new_session=True)
+            try:
+                wait_for_port(bound, proc=proc)
+                break
+            except RuntimeError as e:  # it exited: say why, from its own words
+                said = Path(log_path).read_text(errors="replace")[-2000:]
+                if "Address already in use" in said and attempt + 1 < tries:
+                    continue
+                raise RuntimeError(f"{e}; gunicorn said:\n{said}") from None
+        service = Service(proc, bound)
         service.wait_ready()
         yield service
     finally:
         if service is not None:  # an idle keep-alive connection holds a stopping worker up to 5 s
             service.http.close()
-        stop(proc)
-        if log_path:
-            log.close()
+        if proc is not None:
+            stop(proc)
+        if own_log:
+            Path(log_path).unlink(missing_ok=True)
 
 
 class Service:

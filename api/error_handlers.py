@@ -1,6 +1,7 @@
 """The one place errors become responses: ``{"error": "...", "code": "<status>"}``.
 
-``ServiceError`` subclasses carry their own status and headers. Werkzeug's HTTP exceptions
+``ServiceError`` subclasses (exceptions.py) carry their own status and headers; a 401 gets its
+RFC 6750 challenge here. Werkzeug's HTTP exceptions
 (404 unknown route, 405, a 429 from flask-limiter) are mapped to the same shape; the headers
 they carry (``Allow``) stay. Anything else is a bug: it is logged with the request id and
 answered as a JSON 500 that reveals nothing.
@@ -10,7 +11,7 @@ from __future__ import annotations
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from errors import ServiceError, error_body
+from exceptions import ServiceError, Unauthorized, error_body
 
 from .observability import app_log, request_id
 
@@ -30,11 +31,11 @@ def error_response(status: int, message: str, headers: dict | None = None):
     if headers:
         response.headers.update(headers)
         if "Retry-After" in headers:
-            g.retry_after = headers["Retry-After"]  # ours to keep (_retry_after_as_meant)
+            g.retry_after = headers["Retry-After"]  # ours to keep (retry_after_as_meant)
     return response
 
 
-def _retry_after_as_meant(response: Response) -> Response:
+def retry_after_as_meant(response: Response) -> None:
     """flask-limiter writes its window's Retry-After on every answer when its headers are on.
     A 429 keeps it; an error that set its own (a 503 while the JWKS is away) gets that back;
     anything else has no Retry-After, which means "try again later" to a client."""
@@ -44,11 +45,26 @@ def _retry_after_as_meant(response: Response) -> Response:
             del response.headers["Retry-After"]
         else:
             response.headers["Retry-After"] = own
-    return response
+
+
+REALM = "agora-token-server"
+
+
+def challenge(e: Unauthorized) -> str:
+    """The ``WWW-Authenticate`` value of a 401 (RFC 6750): ``error="invalid_token"`` only when
+    the client presented a bearer token at all; a request without credentials gets a bare one."""
+    value = f'Bearer realm="{REALM}"'
+    if e.token_given:
+        safe = e.message.replace("\\", "").replace('"', "'")
+        value += f', error="invalid_token", error_description="{safe}"'
+    return value
 
 
 def _service_error(e: ServiceError):
-    return error_response(e.status, e.message, e.headers)
+    headers = e.headers
+    if isinstance(e, Unauthorized):
+        headers = {**headers, "WWW-Authenticate": challenge(e)}
+    return error_response(e.status, e.message, headers)
 
 
 def _http_error(e: HTTPException):
@@ -65,8 +81,8 @@ def _unexpected(e: Exception):
 
 
 def init_app(app: Flask) -> None:
-    """Call before the rate limiter is set up: this after_request then runs after its own."""
-    app.after_request(_retry_after_as_meant)
+    """Answer every exception as JSON: ours, werkzeug's (404, 405, flask-limiter's 429), and
+    any other as a 500 that reveals nothing."""
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

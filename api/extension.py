@@ -1,0 +1,156 @@
+"""The service as one Flask extension, in flask-limiter's shape: build a ``TokenServer``, then
+``init_app(app)``; ``token_server()`` finds it again, under one key of ``app.extensions``.
+
+It owns what every request reads: the settings, ``Auth`` (the JWT verifier and the operator's
+policy), the ``Signer`` (the Agora credentials), the rate limits (flask-limiter's ``Limiter``,
+also reachable as ``token_server().limiter`` for ``@limiter.limit(...)`` on an operator's
+routes) and the checks /healthz reports. ``init_app`` holds the one list of what a request
+meets, in order.
+
+What a request carries on ``flask.g``, and who writes it: ``started`` (the clock,
+api/observability.py), ``caller`` (the verified ``Identity``, api/guard.py), ``log_lines``
+(audit lines waiting for the access line, api/observability.py), ``retry_after`` (an error's
+own Retry-After, api/error_handlers.py) and ``rate_limit_counts`` (the counts the Redis
+storage answered, api/storages.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from flask import Flask, Response, current_app
+from flask_cors import CORS
+from flask_limiter import Limiter
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import tokens
+from auth import Auth
+from auth.dev import register_dev_commands
+from auth.models import PolicyDecision, TokenRequest
+from config.pinned import POLICY_TEXT
+from config.settings import Settings, settings_from_environment
+from exceptions import BadRequest
+
+from . import error_handlers, metrics, observability
+from .limits import RateLimits
+
+EXTENSION = "agora_token_server"  # the service's one key in app.extensions
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The Agora project's credentials, kept out of ``app.config`` and out of every repr."""
+
+    app_id: str
+    app_certificate: str = field(repr=False)
+
+    def build(self, want: TokenRequest, decision: PolicyDecision) -> str:
+        app_id, cert, life = self.app_id, self.app_certificate, decision.expire
+        try:
+            if want.service == "rtc":
+                return tokens.build_rtc_token(app_id, cert, want.channel, want.uid, want.role, life, life)
+            if want.service == "rtm":
+                return tokens.build_rtm_token(app_id, cert, want.user, life)
+            if want.app:
+                return tokens.build_chat_app_token(app_id, cert, life)
+            return tokens.build_chat_user_token(app_id, cert, want.user, life)
+        except tokens.TokenError as e:  # the contracts validate first; this is the backstop
+            raise BadRequest(str(e)) from None
+
+
+class TokenServer:
+    """The settings, the JWT verifier and policy, the signer, the rate limits and the health
+    checks of one app; ``init_app`` wires them into it."""
+
+    def __init__(self, settings: Settings, auth: Auth, app: Flask | None = None):
+        self.settings = settings
+        self.auth = auth
+        self.signer = Signer(settings.app_id, settings.app_certificate)
+        self.rate_limits = RateLimits(settings)
+        # /healthz reports each by name ("ok" or "degraded"); an operator may add their own.
+        self.health_checks: dict[str, Callable[[], str]] = {"rate_limit_storage": self.rate_limits.health}
+        if app is not None:
+            self.init_app(app)
+
+    @classmethod
+    def from_configuration(cls, configuration: Mapping[str, str]) -> TokenServer:
+        """Parse and validate a whole configuration (config/pinned.py's mapping): settings,
+        JWT keys and policy. Raises ``ConfigError`` naming what is wrong."""
+        settings = settings_from_environment(configuration)
+        auth = Auth.from_settings(settings, configuration.get(POLICY_TEXT), on_jwks_fetch=metrics.jwks_fetched)
+        return cls(settings, auth)
+
+    @property
+    def limiter(self) -> Limiter:
+        """The app's flask-limiter ``Limiter`` (after ``init_app``)."""
+        limiter = self.rate_limits.limiter
+        if limiter is None:
+            raise RuntimeError("the TokenServer is not initialized on an app yet")
+        return limiter
+
+    def init_app(self, app: Flask) -> None:
+        """Wire the service into ``app``.
+
+        A request meets, in this order:
+
+        1. ``observability.request_started``: its clock, for the access line and the latency
+           histogram (a before_request hook, registered first so it runs first);
+        2. flask-limiter's before_request: the per-address limit, on every request (401s,
+           404s and preflights too), before any JWT is looked at;
+        3. on the token blueprints, the JWT middleware (api/guard.py): 401 without a valid JWT;
+        4. the per-caller limit, wrapped around each protected view (api/guard.py), with any
+           ``@limiter.limit`` on the view and limits on its blueprint;
+        5. the view, or the error handler that turns a refusal into JSON (api/error_handlers.py);
+        6. flask-cors' after_request: the CORS headers, on errors and 429s too;
+        7. flask-limiter's after_request: ``X-RateLimit-*`` and ``Retry-After``;
+        8. ``_finish``, our steps on every answer, in the order it lists.
+
+        Flask runs after_request hooks in the reverse order of registration: ``_finish`` is
+        registered before the libraries' hooks so that it runs after them, on their headers.
+        """
+        settings = self.settings
+        app.extensions[EXTENSION] = self
+        # The settings as config keys, flask-limiter's RATELIMIT_* and flask-cors' CORS_* among
+        # them, for the libraries to read as they document; secrets stay out.
+        app.config.from_mapping(settings.as_flask_config())
+        observability.configure_logging(settings.log_level)
+        self._metrics = settings.metrics_enabled
+        app.before_request(observability.request_started)  # 1
+        app.after_request(self._finish)  # 8
+        self.rate_limits.init_app(app)  # 2 and 7
+        CORS(app)  # 6, from the CORS_* keys config/settings.py fills in
+        error_handlers.init_app(app)  # 5
+        # The views find this extension through token_server(); imported once it exists.
+        from . import register_blueprints
+
+        register_blueprints(app)  # 3 and 4: ProtectedBlueprint.register wraps each view
+        if self._metrics:
+            app.register_blueprint(metrics.bp)
+            metrics.report_every_rejection_reason()
+        register_dev_commands(app, settings)
+        if settings.trusted_proxies:  # outside every hook: the client address they all read
+            app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+
+    def _finish(self, response: Response) -> Response:
+        """Our after_request steps, in order, once the libraries' hooks have run."""
+        error_handlers.retry_after_as_meant(response)  # after flask-limiter wrote its Retry-After
+        _vary_on_origin(response)
+        self.rate_limits.note_storage_health()  # the request that sees a change logs it
+        if self._metrics:
+            metrics.observe(response)
+        observability.finish(response)  # last: the access line records the final status
+        return response
+
+
+def _vary_on_origin(response: Response) -> None:
+    """Every answer depends on Origin (CORS), so caches must key on it, whatever flask-cors decided."""
+    headers = response.headers
+    if "Vary" not in headers:
+        headers["Vary"] = "Origin"  # the usual case: no header set to parse and write back
+    else:
+        response.vary.add("Origin")
+
+
+def token_server(app: Flask | None = None) -> TokenServer:
+    """The ``TokenServer`` of ``app`` (the current app by default)."""
+    return (app or current_app).extensions[EXTENSION]

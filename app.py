@@ -1,7 +1,8 @@
 """The application factory, in flaskr's shape: ``create_app(test_config=None)``."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 

@@ -177,15 +177,16 @@ def on_starting(server):
         server.log.warning(memory_storage_warning(workers))
     if settings.demo:
         port = bind.rsplit(":", 1)[1]
+        edge = "!" * 78
         server.log.warning(
-            "\n" + "!" * 78 + "\n"
+            "\n%s\n"
             "  DEMO CONFIGURATION (config/demo.env): no APP_ID is set.\n"
             "  Tokens are signed with demo credentials that Agora will REJECT.\n"
             "  Set APP_ID, APP_CERTIFICATE, a JWT key and POLICY_FILE for real use.\n"
             "  Try it:\n"
-            f"    curl -H \"Authorization: Bearer $(make -s dev-jwt SUB=alice GROUPS=hosts)\" \\\n"
-            f"      http://127.0.0.1:{port}/rtc/live-demo/publisher/userAccount/alice/\n"
-            + "!" * 78
+            "    curl -H \"Authorization: Bearer $(make -s dev-jwt SUB=alice GROUPS=hosts)\" \\\n"
+            "      http://127.0.0.1:%s/rtc/live-demo/publisher/userAccount/alice/\n"
+            "%s", edge, port, edge,
         )
 
 

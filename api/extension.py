@@ -15,10 +15,12 @@ storage answered, api/storages.py).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import cast
 
 from flask import Flask, Response, current_app
+from flask.sansio.app import App
 from flask_cors import CORS
 from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -26,7 +28,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import tokens
 from auth import Auth
 from auth.dev import register_dev_commands
-from auth.models import PolicyDecision, TokenRequest
+from auth.models import PolicyDecision, TokenRequest, Uid
 from config.pinned import POLICY_TEXT
 from config.settings import Settings, settings_from_environment
 from exceptions import BadRequest
@@ -46,14 +48,17 @@ class Signer:
 
     def build(self, want: TokenRequest, decision: PolicyDecision) -> str:
         app_id, cert, life = self.app_id, self.app_certificate, decision.expire
+        # The casts: each contract sets the fields its service needs (auth/models.py); were one
+        # None all the same, the builder's own checks would refuse it as a TokenError, below.
         try:
             if want.service == "rtc":
-                return tokens.build_rtc_token(app_id, cert, want.channel, want.uid, want.role, life, life)
+                return tokens.build_rtc_token(app_id, cert, cast(str, want.channel), cast(Uid, want.uid),
+                                              cast(tokens.Role, want.role), life, life)
             if want.service == "rtm":
-                return tokens.build_rtm_token(app_id, cert, want.user, life)
+                return tokens.build_rtm_token(app_id, cert, cast(str, want.user), life)
             if want.app:
                 return tokens.build_chat_app_token(app_id, cert, life)
-            return tokens.build_chat_user_token(app_id, cert, want.user, life)
+            return tokens.build_chat_user_token(app_id, cert, cast(str, want.user), life)
         except tokens.TokenError as e:  # the contracts validate first; this is the backstop
             raise BadRequest(str(e)) from None
 
@@ -151,6 +156,6 @@ def _vary_on_origin(response: Response) -> None:
         response.vary.add("Origin")
 
 
-def token_server(app: Flask | None = None) -> TokenServer:
+def token_server(app: App | None = None) -> TokenServer:
     """The ``TokenServer`` of ``app`` (the current app by default)."""
     return (app or current_app).extensions[EXTENSION]

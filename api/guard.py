@@ -18,9 +18,11 @@ answers them (Flask's automatic ``OPTIONS`` calls no view, so no caller is count
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from flask import Blueprint, Flask, g, request
+from flask import Blueprint, g, request
+from flask.sansio.app import App
+from flask.typing import RouteCallable
 
 from auth import Identity
 from exceptions import Unauthorized
@@ -28,11 +30,16 @@ from exceptions import Unauthorized
 from . import metrics
 from .extension import token_server
 
+# The mark on a view already wrapped in the per-caller limit (a blueprint registered twice
+# under two names lists its endpoints under both).
+COUNTS_THE_CALLER = "counts_the_caller"
+
 
 def authenticate_caller() -> None:
     """Verify the request's JWT and remember the caller."""
     rule = request.url_rule
-    if request.method == "OPTIONS" and rule is not None and rule.provide_automatic_options:
+    # Read as Flask's dispatch_request reads it: add_url_rule sets it on the rule, untyped.
+    if request.method == "OPTIONS" and getattr(rule, "provide_automatic_options", False):
         return  # Flask answers it (no view runs); a view that handles OPTIONS itself is protected
     try:
         g.caller = token_server().auth.authenticate(request.headers.get("Authorization"))
@@ -48,7 +55,7 @@ class ProtectedBlueprint(Blueprint):
         super().__init__(*args, **kwargs)
         self.before_request(authenticate_caller)
 
-    def register(self, app: Flask, options: dict) -> None:
+    def register(self, app: App, options: dict[str, Any]) -> None:
         super().register(app, options)
         # Wrapped here, per app, because each app has its own Limiter. A limit on a view
         # function is flask-limiter's own way: the view is marked, so its before_request leaves
@@ -56,9 +63,11 @@ class ProtectedBlueprint(Blueprint):
         per_caller = token_server(app).rate_limits.per_caller
         prefixes = tuple(f"{name}." for name, bp in app.blueprints.items() if bp is self)
         for endpoint, view in list(app.view_functions.items()):
-            if endpoint.startswith(prefixes) and not getattr(view, "counts_the_caller", False):
-                wrapped = per_caller(view)
-                wrapped.counts_the_caller = True
+            if endpoint.startswith(prefixes) and not getattr(view, COUNTS_THE_CALLER, False):
+                # The view, limited, as it was typed (Callable[P, R] -> Callable[P, R]); mypy solves
+                # R over RouteCallable's union as one callable that may return either.
+                wrapped = cast(RouteCallable, per_caller(view))
+                setattr(wrapped, COUNTS_THE_CALLER, True)
                 app.view_functions[endpoint] = wrapped
 
 

@@ -39,7 +39,8 @@ def issue(*wanted: TokenRequest) -> list[Issued]:
         if not decision.granted:
             raise Forbidden(decision.reason)
         decisions.append(decision)
-    built = [Issued(signer.build(want, decision), decision.expire) for want, decision in zip(wanted, decisions)]
+    built = [Issued(signer.build(want, decision), decision.expire)
+             for want, decision in zip(wanted, decisions, strict=True)]
     for want in wanted:
         metrics.issued(want)
     return built

@@ -11,10 +11,12 @@ are Flask's rule strings, and every other label comes from a short fixed list.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 from flask import Blueprint, Response, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+)
 from prometheus_client import multiprocess
 
 from auth.models import PolicyDecision, TokenRequest
@@ -45,7 +47,7 @@ LATENCY = Histogram("agora_request_duration_seconds", "Request latency, by route
 bp = Blueprint("metrics", __name__)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _child(metric, *labels: str):
     """``metric.labels(*labels)``, looked up once: every label value comes from a short fixed
     list or the app's rules, and ``labels()`` checks, converts and locks on every call."""
@@ -59,7 +61,7 @@ def metrics():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
-        from prometheus_client import REGISTRY as registry
+        registry = REGISTRY
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

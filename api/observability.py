@@ -4,6 +4,7 @@ Nothing secret is ever logged: no JWT, no Agora token, no certificate, no query 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -79,9 +80,12 @@ class JsonLineHandler(logging.StreamHandler):
 
     def write_line(self, line: str) -> None:
         if self.fd is None:
-            with self.lock:
+            self.acquire()  # as StreamHandler.flush locks (Handler.lock is typed Optional)
+            try:
                 self.stream.write(line + "\n")
                 self.stream.flush()
+            finally:
+                self.release()
             return
         data = (line + "\n").encode("utf-8", "backslashreplace")
         while data:
@@ -90,7 +94,7 @@ class JsonLineHandler(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.write_line(self.format(record))
-        except Exception:
+        except Exception:  # noqa: BLE001 (logging.Handler.emit's contract: handleError reports it)
             self.handleError(record)
 
 
@@ -189,7 +193,5 @@ def finish(response: Response) -> None:
     if line is not None:
         lines.append(line)
     if lines:
-        try:
+        with contextlib.suppress(OSError):  # stderr gone or full: the request is served all the same
             _handler[0].write_line("\n".join(lines))
-        except OSError:  # stderr gone or full: the request is served all the same
-            pass

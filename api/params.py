@@ -21,9 +21,9 @@ BODY_TIMEOUT = 10.0  # seconds a request body may take (in a gevent worker; else
 
 def role(value: Any, name: str = "role") -> Role:
     """Any role spelling the public servers accept; anything else is a 400."""
-    key = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    key = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
     try:
-        return ROLES[key]
+        return ROLES[key]  # "" names no role
     except KeyError:
         raise BadRequest(f"{name} must be one of {ROLE_SPELLINGS}") from None
 
@@ -94,7 +94,7 @@ def query_expiry(name: str = "expiry") -> int:
     args = request.args
     # A lookup, not args.get(): werkzeug's get() builds and catches a BadRequestKeyError when
     # the key is missing, the usual case (a few percent of a token request's time under load).
-    value = args[name] if name in args else None
+    value = args[name] if name in args else None  # noqa: SIM401 (not get(): see above)
     if value == "":
         raise BadRequest(f"{name} must be a whole number of seconds")
     return expire(value, name)

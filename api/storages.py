@@ -26,6 +26,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+from typing import cast
 
 from flask import g, has_request_context
 from limits.storage import Storage, storage_from_string
@@ -92,7 +93,7 @@ class Windows:
 class WorkerMemoryStorage(Storage):
     """Fixed-window counters in this worker's memory, expired without timers."""
 
-    STORAGE_SCHEME = [WORKER_MEMORY]
+    STORAGE_SCHEME = [WORKER_MEMORY]  # noqa: RUF012 (limits' registration API: Storage.STORAGE_SCHEME is a list)
 
     def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: object):
         self._windows = Windows()
@@ -137,10 +138,13 @@ class WindowsStorage(Storage):
     """limits' storage for the URI after ``windows+``, with the fixed window's reads answered
     from what this worker already knows (see the module's text)."""
 
-    STORAGE_SCHEME = [WINDOWS + scheme for scheme in REDIS_SCHEMES]
+    STORAGE_SCHEME = [WINDOWS + scheme for scheme in REDIS_SCHEMES]  # noqa: RUF012 (as above)
 
-    def __init__(self, uri: str, wrap_exceptions: bool = False, **options: object):
-        self.backend = storage_from_string(uri.removeprefix(WINDOWS), wrap_exceptions=wrap_exceptions, **options)
+    def __init__(self, uri: str, wrap_exceptions: bool = False, **options: float | str | bool):  # limits' types
+        backend = storage_from_string(uri.removeprefix(WINDOWS), wrap_exceptions=wrap_exceptions, **options)
+        # Typed as a sync or an async storage; the rest of the URI is one of REDIS_SCHEMES (see
+        # STORAGE_SCHEME), each a sync storage (limits names its async ones "async+...").
+        self.backend = cast(Storage, backend)
         self._windows = Windows(REMEMBERED_WINDOWS)
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
 

@@ -10,7 +10,7 @@ matchers), ``grants``, ``policy`` (decisions), ``policy_file`` (the YAML reader)
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from config.names import POLICY_FILE, ConfigError
 from config.settings import Settings

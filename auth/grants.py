@@ -6,8 +6,9 @@ it allows the request, else the check that failed ("channel", "role", "uid", ...
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from tokens import WILDCARD_CHANNEL, Role
 

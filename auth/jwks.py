@@ -18,8 +18,9 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, TypeGuard
 from urllib.parse import urlparse
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -137,13 +138,12 @@ class JWKSCache:
                     headers=self._retry_after,
                 )
             return self._find(keyset, kid)
-        if kid is not None and kid not in keyset.by_kid:
-            if now - self._attempted_at >= self._cooldown:
-                self._refresh(seen, wait=True)
-                keyset = self._keyset
+        if kid is not None and kid not in keyset.by_kid and now - self._attempted_at >= self._cooldown:
+            self._refresh(seen, wait=True)
+            keyset = self._keyset or keyset  # not None again once fetched (a failed fetch keeps it)
         return self._find(keyset, kid)
 
-    def _usable(self, keyset: KeySet | None, now: float) -> bool:
+    def _usable(self, keyset: KeySet | None, now: float) -> TypeGuard[KeySet]:
         return keyset is not None and now - keyset.fetched_at < self._usable_for
 
     @staticmethod
@@ -210,12 +210,13 @@ class JWKSCache:
 def jwks_cache(settings: Settings, on_fetch: Callable[[str], None] | None = None) -> JWKSCache:
     """The cache for ``JWT_JWKS_URL``, its algorithms checked against the key types a JWKS may hold;
     ``on_fetch`` hears each fetch's result."""
-    url = urlparse(settings.jwt_jwks_url)
-    if url.scheme not in ("http", "https") or not url.netloc:
+    url = settings.jwt_jwks_url or ""  # unset: refused below, as an empty one is
+    parts = urlparse(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{JWT_JWKS_URL} must be an http(s) URL")
     fits = RSA_ALGORITHMS + tuple(CURVE_ALGORITHMS.values()) + ("EdDSA",)
     return JWKSCache(
-        settings.jwt_jwks_url,
+        url,
         check_algorithms(settings.jwt_algorithms, JWT_JWKS_URL, fits),
         cache_ttl=settings.jwt_jwks_cache_ttl,
         stale_ttl=settings.jwt_jwks_stale_ttl,

@@ -17,7 +17,8 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import jwt
 from jwt.exceptions import InvalidJTIError, InvalidSubjectError
@@ -144,11 +145,15 @@ class JWTVerifier:
         leeway: int = 30,
         max_cached: int = MAX_CACHED_TOKENS,
     ):
-        if (key is None) == (jwks is None):
+        if key is not None and jwks is None:
+            algorithms = key.algorithms
+        elif jwks is not None and key is None:
+            algorithms = jwks.algorithms
+        else:
             raise ValueError("give exactly one of key or jwks")
         self._key = key
         self.jwks = jwks  # the JWKS cache, when keys come from one
-        self.algorithms: tuple[str, ...] = key.algorithms if key is not None else jwks.algorithms
+        self.algorithms: tuple[str, ...] = algorithms
         self._issuer = tuple(issuer) or None
         self._audience = list(audience) or None
         self._leeway = leeway
@@ -224,7 +229,8 @@ class JWTVerifier:
         if self._key is not None:
             key, until = self._key, math.inf
         else:
-            key, keyset = self.jwks.key_for(kid)
+            # __init__ took exactly one of key and jwks
+            key, keyset = cast(JWKSCache, self.jwks).key_for(kid)
             generation = keyset.generation
             # When the key set is due, as wall-clock time like exp: a hit compares one number.
             until = now + (keyset.fresh_until - time.monotonic())

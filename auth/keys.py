@@ -10,9 +10,10 @@ to it here, so a token can never pick its own (no alg confusion).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import jwt
 from cryptography import x509
@@ -20,6 +21,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import HMACAlgorithm
 
@@ -31,9 +33,9 @@ RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 CURVE_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 EDDSA_CURVES = ("Ed25519",)
 KEY_TYPES: dict[str, str] = {
-    **{alg: "oct" for alg in HMAC_ALGORITHMS},
-    **{alg: "RSA" for alg in RSA_ALGORITHMS},
-    **{alg: "EC" for alg in CURVE_ALGORITHMS.values()},
+    **dict.fromkeys(HMAC_ALGORITHMS, "oct"),
+    **dict.fromkeys(RSA_ALGORITHMS, "RSA"),
+    **dict.fromkeys(CURVE_ALGORITHMS.values(), "EC"),
     "EdDSA": "OKP",
 }
 MIN_RSA_BITS = 2048
@@ -129,6 +131,7 @@ def public_key(value: str, configured: Sequence[str]) -> SigningKey:
         raise ConfigError(
             f"{JWT_PUBLIC_KEY} holds a private key; give the public key or certificate"
         )
+    key: PublicKeyTypes
     try:
         if b"-----BEGIN CERTIFICATE-----" in pem:
             key = x509.load_pem_x509_certificate(pem).public_key()
@@ -136,6 +139,7 @@ def public_key(value: str, configured: Sequence[str]) -> SigningKey:
             key = load_pem_public_key(pem)
     except (ValueError, UnsupportedAlgorithm):
         raise ConfigError(f"{JWT_PUBLIC_KEY} is not a PEM public key or certificate") from None
+    fits: tuple[str, ...]
     if isinstance(key, RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
             raise ConfigError(

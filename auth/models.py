@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal, Mapping, Union
+from typing import Any, Literal
 
 from tokens import Role
 
 Service = Literal["rtc", "rtm", "chat"]
-Uid = Union[int, str]  # int: numeric Agora uid (0 = any uid); str: user account
+Uid = int | str  # int: numeric Agora uid (0 = any uid); str: user account
 ACCOUNT_0 = "0"
 
 

@@ -10,7 +10,8 @@ a bad pattern or uid raises ``PatternError`` and the loader adds the file and li
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from tokens import MAX_UID, TokenError, check_account
 from tokens.identifiers import CHANNEL_CHARS, MAX_CHANNEL_BYTES
@@ -195,10 +196,12 @@ class _Template:
             parts = []
             for part in segment:
                 if type(part) is _Fill:
-                    part = part.text(subject, claims)
-                    if part is None:
+                    text = part.text(subject, claims)
+                    if text is None:
                         return False
-                parts.append(part)
+                    parts.append(text)
+                else:
+                    parts.append(part)
             filled.append(parts)
         if self.exact:
             return "".join(filled[0]) == channel

@@ -12,7 +12,8 @@ is read by ``policy_file`` (any mistake in it is a ``PolicyError`` naming the fi
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 from tokens import MAX_EXPIRE, WILDCARD_CHANNEL
 
@@ -34,10 +35,12 @@ class _Caller:
 
     __slots__ = ("claims", "subject", "_policy", "_groups", "_self")
 
-    def __init__(self, policy: "Policy", identity: Identity):
+    def __init__(self, policy: Policy, identity: Identity):
         self.claims = identity.claims
         self.subject = policy._subject(identity)
-        self._policy, self._groups, self._self = policy, None, False
+        self._policy = policy
+        self._groups: frozenset[str] | None = None
+        self._self: str | Literal[False] | None = False  # False until read: None is an answer
 
     @property
     def groups(self) -> frozenset[str]:

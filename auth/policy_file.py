@@ -6,8 +6,9 @@ The YAML is walked as a node tree (never loaded into plain objects first), so an
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, cast
 
 import yaml
 
@@ -81,12 +82,13 @@ class _Reader:
 
     def __init__(self, text: str, source: str):
         self.text, self.source = text, source
-        self.loader: yaml.SafeLoader | yaml.CSafeLoader | None = None
+        self.loader: yaml.SafeLoader | yaml.CSafeLoader  # set by ``policy``, under which the rest runs
 
     def policy(self) -> Policy:
+        loader = None
         try:
-            self.loader = _LOADER(self.text)
-            root = self.loader.get_single_node()
+            self.loader = loader = _LOADER(self.text)
+            root = loader.get_single_node()
             if root is None:
                 raise PolicyError(f"{self.source}:1: the policy is empty; it needs a grants list")
             return self.build(root)
@@ -95,8 +97,8 @@ class _Reader:
             where = f"{self.source}:{mark.line + 1}" if mark else self.source
             raise PolicyError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
         finally:
-            if self.loader is not None:
-                self.loader.dispose()
+            if loader is not None:
+                loader.dispose()
 
     def build(self, root: yaml.Node) -> Policy:
         top = self.mapping(root, "the policy", ("identity", "grants"), ("grants",))
@@ -220,14 +222,14 @@ class _Reader:
         a person reads it as YAML does: a number written as a plain decimal (0, 123, -5), or text
         no YAML reader takes for a number or a boolean. Quoted text is text, as written."""
         value = self.value(node)
-        text = node.value
+        text, style = node.value, cast(yaml.ScalarNode, node).style  # ``value`` refused any other node
         if isinstance(value, bool) and text.lower() not in ("true", "false"):
             # yes, no, on, off: booleans to YAML 1.1 only; true and false get the field's own refusal
             raise self.error(node, f"{where}: {text} is read by YAML as {_describe(value)}; "
                                    "quote it if it is text")
         if type(value) is int and not _DECIMAL.fullmatch(text):
             reading = f"YAML reads it as {value}"
-        elif isinstance(value, str) and not node.style and _YAML12_NUMBER.fullmatch(text) \
+        elif isinstance(value, str) and not style and _YAML12_NUMBER.fullmatch(text) \
                 and not _DECIMAL.fullmatch(text):
             reading = "YAML 1.1 reads it as text, YAML 1.2 as a number"
         else:

@@ -18,31 +18,29 @@ then the numbers would measure something else.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-_HERE = Path(__file__).resolve().parent
-
 import argparse
 import json
 import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-ROOT = _HERE.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import requests  # noqa: E402
+import requests
 
-from bench.common import APP_CERTIFICATE, APP_ID, AUDIENCE, ISSUER, JWT_SECRET, sign_jwt  # noqa: E402
-from tools.procs import (  # noqa: E402
+from bench.common import APP_CERTIFICATE, APP_ID, AUDIENCE, ISSUER, JWT_SECRET, sign_jwt
+from tools.procs import (
     RedisServer, ensure_installed, free_port, procfile_command, stop, wait_for_port,
 )
 
+_HERE = Path(__file__).resolve().parent
+ROOT = _HERE.parent
 PEER = _HERE / "peer"
 ORIGIN = "https://app.example.com"
 # On, and far above what wrk can send: a 429 would measure the refusal path instead.
@@ -184,7 +182,7 @@ def wrk(wrk_bin: str, script: Path, url: str, seconds: float, threads: int, conn
         [wrk_bin, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
          "-s", str(script), url],
         capture_output=True, text=True, check=True).stdout
-    line = next(l for l in out.splitlines() if l.startswith("WRK "))
+    line = next(text for text in out.splitlines() if text.startswith("WRK "))
     result = json.loads(line[4:])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["errors"] = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))

@@ -24,6 +24,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
@@ -132,7 +133,7 @@ class Load:
 
     def _run(self, index: int) -> None:
         rng, out, session = random.Random(index), self.records[index], requests.Session()
-        groups, weights = zip(*MIX)
+        groups, weights = zip(*MIX, strict=True)
         while not self.stop.is_set():
             call = rng.choice(rng.choices(groups, weights)[0])
             method, path, body = call.request(rng)
@@ -171,10 +172,8 @@ def resident(pids: list[int]) -> dict[int, int]:
     """KiB of resident memory per pid, leaving out any that has just exited."""
     found = {}
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError, ProcessLookupError):
             found[pid] = rss_kib(pid)
-        except (OSError, ProcessLookupError):
-            pass
     return found
 
 
@@ -252,7 +251,9 @@ def report(load: Load, samples, boot: dict[int, int], workers: list[int], ran: f
     print(f"\n{'window':>13}{'requests':>10}{'req/s':>8}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'max ms':>9}   RSS MiB per worker")
     edges = [0.0] + [t for t, _ in samples]
-    windows = [(lo, hi, rss) for lo, (hi, rss) in zip(edges, samples)]
+    # One edge more than samples: a window runs from an edge to its sample's time; the last
+    # edge opens the interrupted window below, if there is one.
+    windows = [(lo, hi, rss) for lo, (hi, rss) in zip(edges, samples, strict=False)]
     if ran > edges[-1] + 0.5:  # interrupted inside a window
         windows.append((edges[-1], ran, {}))
     for lo, hi, rss in windows:

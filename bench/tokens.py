@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tokens  # noqa: E402
-from bench.common import APP_ID  # noqa: E402
-from bench.common import APP_CERTIFICATE as CERT  # noqa: E402
-from tokens.access_token import AccessToken, sign  # noqa: E402
-from tokens.checks import check_credentials, check_lifetime, check_uid, random_salt  # noqa: E402
-from tokens.identifiers import check_channel  # noqa: E402
-from tokens.roles import check_role  # noqa: E402
+import tokens
+from bench.common import APP_ID
+from bench.common import APP_CERTIFICATE as CERT
+from tokens.access_token import AccessToken, sign
+from tokens.checks import check_credentials, check_lifetime, check_uid, random_salt
+from tokens.identifiers import check_channel
+from tokens.roles import check_role
 
 try:
     from agora_token_builder.RtcTokenBuilder import RtcTokenBuilder

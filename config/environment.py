@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
+from typing import cast
 
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
@@ -36,7 +37,8 @@ def read_env_file(path: str | os.PathLike) -> dict[str, str]:
         if binding.key is not None and binding.value is None:
             raise ConfigError(f"{path}:{binding.original.line}: expected KEY=value, got {binding.key!r} "
                               f"alone (write {binding.key}= for an empty value)")
-    return dict(dotenv_values(stream=io.StringIO(text), interpolate=False))
+    # No None among the values: dotenv's None is a name alone, refused above.
+    return dict(cast(Mapping[str, str], dotenv_values(stream=io.StringIO(text), interpolate=False)))
 
 
 def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -12,8 +12,8 @@ configuration stays in force.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from .environment import effective_environment
 from .names import POLICY_FILE, ConfigError

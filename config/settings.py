@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, overload
 
 from tokens import MAX_EXPIRE
 
@@ -103,6 +104,11 @@ def _number(env: Mapping[str, str], name: str, default, lo, hi, kind: type, what
     return value
 
 
+# None only when None is the default and the variable is unset.
+@overload
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int: ...
+@overload
+def _int(env: Mapping[str, str], name: str, default: None, lo: int, hi: int) -> int | None: ...
 def _int(env: Mapping[str, str], name: str, default: int | None, lo: int, hi: int) -> int | None:
     return _number(env, name, default, lo, hi, int, "a whole number")
 

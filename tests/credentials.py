@@ -18,7 +18,8 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import jwt
 

@@ -13,7 +13,7 @@ import json
 import re
 import threading
 import time
-from functools import lru_cache
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -35,17 +35,17 @@ def make_settings(**jwt_fields: Any) -> Settings:
     return Settings(app_id=APP_ID, app_certificate=APP_CERTIFICATE, **jwt_fields)
 
 
-@lru_cache(maxsize=None)
+@cache
 def rsa_key(n: int = 0, bits: int = 2048) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-@lru_cache(maxsize=None)
+@cache
 def ec_key(n: int = 0, curve: str = "P-256") -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(_CURVES[curve]())
 
 
-@lru_cache(maxsize=None)
+@cache
 def ed25519_key(n: int = 0) -> ed25519.Ed25519PrivateKey:
     return ed25519.Ed25519PrivateKey.generate()
 
@@ -66,7 +66,7 @@ def private_pem(private_key: Any) -> str:
 def certificate_pem(private_key: Any) -> str:
     """A self-signed certificate for the key, as an IdP might publish it."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-idp")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     algorithm = None if isinstance(private_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name)
@@ -155,7 +155,7 @@ class JWKSServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 with server._lock:
                     server.hits += 1
                     status, content_type, body = server._response

@@ -24,9 +24,9 @@ import shutil
 import subprocess
 import tempfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import pytest
 
@@ -181,7 +181,7 @@ def _is_installed(package: str) -> bool:
 def _extracted_node() -> Node:
     """The node in DEBIAN_NODE, with its libraries (and the ones extracted beside it) first."""
     libs = sorted({str(p.parent) for p in (DEBIAN_NODE / "root").rglob("*.so*")})
-    env = {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(libs + [os.environ.get("LD_LIBRARY_PATH", "")]).rstrip(os.pathsep)}
+    env = {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join([*libs, os.environ.get("LD_LIBRARY_PATH", "")]).rstrip(os.pathsep)}
     return Node(str(DEBIAN_NODE / "root" / "usr" / "bin" / "node"), env)
 
 

@@ -9,9 +9,9 @@ import os
 import signal
 import subprocess
 import time
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
-from typing import Iterator
 
 import redis
 
@@ -29,7 +29,7 @@ class RedisNode:
         self.sentinel_conf = sentinel_conf  # Sentinel rewrites its own file: it must be writable
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "RedisNode":
+    def start(self) -> RedisNode:
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [self.binary]
         if self.sentinel_conf is not None:
@@ -47,10 +47,8 @@ class RedisNode:
     def kill(self) -> None:
         """SIGKILL to the whole group (a fork saving or syncing to a replica too): a crash."""
         if self.proc is not None and self.proc.poll() is None:
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait(5)
 
     def log_tail(self, chars: int = 2000) -> str:
@@ -102,7 +100,7 @@ def redis_cluster(workdir: Path, masters: int = 3) -> Iterator[Cluster]:
         if created.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout}{created.stderr}")
         for node in nodes:  # every node must have learnt every other's slots
-            wait_until(lambda: node.client().cluster("INFO")["cluster_state"] == "ok",
+            wait_until(lambda node=node: node.client().cluster("INFO")["cluster_state"] == "ok",
                        f"cluster_state is not ok on node {node.port}")
         yield Cluster(nodes)
 
@@ -116,7 +114,7 @@ class SentinelSetup:
 
     def master_port(self) -> int:
         """The port Sentinel currently names as the master."""
-        host, port = self.sentinel.client().sentinel_get_master_addr_by_name(self.service)
+        _host, port = self.sentinel.client().sentinel_get_master_addr_by_name(self.service)
         return int(port)
 
     def known_replicas(self) -> list[dict]:

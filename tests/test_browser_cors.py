@@ -15,10 +15,10 @@ import signal
 import subprocess
 import tempfile
 import threading
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -52,13 +52,13 @@ class PageServer(ThreadingHTTPServer):
 class _PageHandler(BaseHTTPRequestHandler):
     server: PageServer
 
-    def do_GET(self):  # noqa: N802 (http.server's naming)
+    def do_GET(self):
         if self.path != "/":
             self.send_error(404)
             return
         self._answer(200, "text/html; charset=utf-8", self.server.html)
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.results.put(json.loads(body))
         self._answer(204, "text/plain", b"")
@@ -107,10 +107,8 @@ def stop_group(proc: subprocess.Popen, timeout: float = 5.0) -> None:
         proc.wait(timeout)
     except (ProcessLookupError, subprocess.TimeoutExpired):
         pass
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout)
 
 

@@ -46,8 +46,8 @@ def unit_service(text: str | None = None) -> dict[str, list[str]]:
     """The unit's [Service] directives, each with all its values (Environment= repeats)."""
     directives: dict[str, list[str]] = {}
     section = None
-    for line in (UNIT.read_text() if text is None else text).splitlines():
-        line = line.strip()
+    for raw in (UNIT.read_text() if text is None else text).splitlines():
+        line = raw.strip()
         if line.startswith("["):
             section = line
         elif line and not line.startswith(("#", ";")) and section == "[Service]":

@@ -55,7 +55,7 @@ def test_built_the_flask_limiter_way_with_the_app_given_or_later(app):
     server = token_server(app)
     unbound = TokenServer(server.settings, server.auth)
     with pytest.raises(RuntimeError, match="not initialized"):
-        unbound.limiter
+        _ = unbound.limiter
     other = Flask("other")
     bound = TokenServer(server.settings, server.auth, other)
     assert token_server(other) is bound and bound.limiter is not server.limiter

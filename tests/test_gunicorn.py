@@ -63,9 +63,9 @@ def test_errors_over_http(service, auth):
 def test_json_log_lines(service, auth):
     service.get("/rtm/al/", headers=auth)
     import json
-    lines = [json.loads(l) for l in service.log_path.read_text().splitlines() if l.startswith("{")]
-    assert any(l.get("path") == "/rtm/al/" and l.get("status") == 200 for l in lines)
-    assert not any(auth["Authorization"].split()[1] in json.dumps(l) for l in lines)
+    entries = [json.loads(line) for line in service.log_path.read_text().splitlines() if line.startswith("{")]
+    assert any(e.get("path") == "/rtm/al/" and e.get("status") == 200 for e in entries)
+    assert not any(auth["Authorization"].split()[1] in json.dumps(e) for e in entries)
 
 
 def test_a_subject_utf8_cannot_hold_is_served_and_logged(service):

@@ -81,7 +81,7 @@ def test_account_refused(value, message):
 
 
 def test_account_message_uses_the_callers_name():
-    with pytest.raises(TokenError, match="^userAccount may hold only"):
+    with pytest.raises(TokenError, match=r"^userAccount may hold only"):
         tokens.check_account("a\nb", "userAccount")
 
 
@@ -114,7 +114,8 @@ def test_chat_user_accepted(value):
     ok(tokens.check_chat_user, value)
 
 
-@pytest.mark.parametrize("value, message", NOT_TEXT[:-1] + [
+@pytest.mark.parametrize("value, message", [
+    *NOT_TEXT[:-1],
     ("a\ud800", r"got '\\ud800'"),
     ("x" * 65, "Chat user id is 65 characters; Agora Chat allows at most 64"),
     ("Bob", "'Bob' has uppercase letters; Agora Chat user ids are lowercase: use 'bob'"),

@@ -506,7 +506,7 @@ def test_invalid_policy_is_refused_with_its_line(text, line, words):
 def test_policy_error_is_a_config_error_naming_the_file(tmp_path):
     assert issubclass(PolicyError, ConfigError)
     missing = tmp_path / "nope.yaml"
-    with pytest.raises(PolicyError, match="nope.yaml: cannot read"):
+    with pytest.raises(PolicyError, match=r"nope\.yaml: cannot read"):
         load_policy(missing)
     bad = tmp_path / "bad.yaml"
     bad.write_text("grants:\n  - when: nobody\n    rtm: {users: [self], max_expire: 60}\n")

@@ -78,8 +78,8 @@ def test_a_yaml_boolean_in_a_numeric_field_is_refused_with_its_line(field, writt
 def test_text_fields_name_what_was_written(written):
     """Channels, groups and subjects are text: YAML's number (or boolean) is refused, and the
     message shows what the file says, not what YAML made of it."""
-    text = HEAD + "    rtc: {{roles: [publisher], uids: [any], max_expire: 60,\n" \
-                  "          channels: [{}]}}\n".format(written)
+    text = HEAD + "    rtc: {roles: [publisher], uids: [any], max_expire: 60,\n" \
+                  f"          channels: [{written}]}}\n"
     if written == "1e3":  # text to PyYAML: the channel "1e3", as it reads
         assert read_policy(text).grants[0].rtc.channels.names == {"1e3"}
         return

@@ -80,7 +80,7 @@ def test_client_addresses_behind_nginx_have_separate_buckets(nginx_port):
                                                               "X-Forwarded-For": f"198.51.100.{i}"})
               for i in range(2 * LIMIT)]
     assert [status for status, _, _ in forged] == [401] * LIMIT + [429] * LIMIT
-    status, headers, body = forged[-1]
+    _, headers, body = forged[-1]
     assert body == {"error": "too many requests", "code": "429"}
     assert int(headers["Retry-After"]) > 0 and headers["X-RateLimit-Limit"] == str(LIMIT)
 

@@ -81,7 +81,7 @@ class SteadyLoad:
                     status, body = type(e).__name__, None
                 self.results.append((started, time.monotonic(), path, status, body))
 
-    def __enter__(self) -> "SteadyLoad":
+    def __enter__(self) -> SteadyLoad:
         for thread in self._threads:
             thread.start()
         return self
@@ -226,7 +226,7 @@ def test_sigterm_finishes_the_requests_in_flight_then_exits(tmp_path):
         for conn in conns:
             conn.send(body[len(body) // 2:])
         answers = [conn.getresponse() for conn in conns]
-        for conn, answer in zip(conns, answers):
+        for conn, answer in zip(conns, answers, strict=True):
             assert answer.status == 200
             assert tokens.parse_token(json.loads(answer.read())["token"]).verify(APP_CERTIFICATE)
             conn.close()  # these requests began before TERM, so their connections were kept alive

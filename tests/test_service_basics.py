@@ -147,9 +147,9 @@ def test_logs_carry_no_secrets(client, bearer, logs):
     assert "expiry" not in blob  # no query strings
     for secret in (jwt_text, jwt_text[:-3], token, APP_CERTIFICATE, JWT_SECRET):
         assert secret not in blob
-    access = [l for l in lines if l.get("path") == "/rtc/ch/publisher/uid/5/"]
+    access = [line for line in lines if line.get("path") == "/rtc/ch/publisher/uid/5/"]
     assert access and access[0]["status"] == 200 and access[0]["method"] == "GET"
-    audits = [l for l in lines if l.get("decision") == "granted"]
+    audits = [line for line in lines if line.get("decision") == "granted"]
     assert audits[0]["channel"] == "ch" and audits[0]["uid"] == 5 and audits[0]["lifetime"] == 60
     assert audits[0]["subject"] == "ops-user" and audits[0]["role"] == "publisher"
 

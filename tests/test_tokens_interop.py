@@ -62,7 +62,7 @@ def agora(node: Probe, cases: list[dict]) -> list[dict]:
     out = json.loads(done.stdout)
     assert out["zlib"] == node.zlib
     assert len(out["results"]) == len(cases)
-    for case, result in zip(cases, out["results"]):
+    for case, result in zip(cases, out["results"], strict=True):
         assert "error" not in result, f"agora.js failed on {_describe(case)}: {result['error']}"
     return out["results"]
 
@@ -177,7 +177,7 @@ def _rtc_rtm_ours(builder):
 
 def _rtc_privileges(inputs: Inputs, i: int) -> dict:
     a = inputs.rtc(i)
-    a.update(zip(("join", "audio", "video", "data"), (inputs.lifetime(i + k, zero=True) for k in range(4))))
+    a.update(zip(("join", "audio", "video", "data"), (inputs.lifetime(i + k, zero=True) for k in range(4)), strict=True))
     return a
 
 
@@ -280,7 +280,7 @@ def batch(node) -> Batch:
     """All random cases, run through one node process."""
     cases = list(_cases())
     results = agora(node, cases)
-    return Batch(node, [(case, case["token"], result) for case, result in zip(cases, results)])
+    return Batch(node, [(case, case["token"], result) for case, result in zip(cases, results, strict=True)])
 
 
 def _describe(case: dict) -> str:

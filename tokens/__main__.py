@@ -9,7 +9,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from . import builders as b
 from .access_token import AccessToken

@@ -86,7 +86,7 @@ class AccessToken:
     signature: bytes = field(default=b"", repr=False)
     signing_info: bytes = field(default=b"", repr=False)
 
-    def add_service(self, service: Service) -> "AccessToken":
+    def add_service(self, service: Service) -> AccessToken:
         self.services.append(service)
         return self
 
@@ -105,7 +105,7 @@ class AccessToken:
         return encode(sign(app_certificate, self.issue_ts, self.salt, signing_info), signing_info)
 
     @classmethod
-    def parse(cls, token: str) -> "AccessToken":
+    def parse(cls, token: str) -> AccessToken:
         """Decode a token. Raises ``TokenError`` (only) on anything malformed."""
         if not isinstance(token, str):
             raise TokenError(f"a token is text, not {type(token).__name__}")

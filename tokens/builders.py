@@ -23,24 +23,22 @@ from .services import (
 _JOIN, _AUDIO, _VIDEO, _DATA = (int(p) for p in RtcPrivilege)
 
 
-def _rtc_service(channel_name: str, uid: int | str, join: int, audio: int | None = None,
-                 video: int | None = None, data: int | None = None) -> ServiceRtc:
-    privileges = {_JOIN: join} if audio is None else {_JOIN: join, _AUDIO: audio, _VIDEO: video, _DATA: data}
+def _rtc_service(channel_name: str, uid: int | str, privileges: dict[int, int]) -> ServiceRtc:
     return ServiceRtc(channel_name=check_channel(channel_name), uid=check_uid(uid), privileges=privileges)
 
 
 def _rtc_for_role(channel_name: str, uid: int | str, role: Role | int, privilege_expire: int) -> ServiceRtc:
     check_lifetime(privilege_expire, "privilege lifetime", required=False)
+    e = privilege_expire
     if check_role(role) is Role.PUBLISHER:
-        e = privilege_expire
-        return _rtc_service(channel_name, uid, e, e, e, e)
-    return _rtc_service(channel_name, uid, privilege_expire)
+        return _rtc_service(channel_name, uid, {_JOIN: e, _AUDIO: e, _VIDEO: e, _DATA: e})
+    return _rtc_service(channel_name, uid, {_JOIN: e})
 
 
 def _rtm_user_for(uid: int | str, rtm_user: str | None) -> str:
     if rtm_user is not None:
         return check_rtm_user(rtm_user)
-    if uid == 0 and not isinstance(uid, str):
+    if not isinstance(uid, str) and uid == 0:
         raise TokenError("uid 0 names no RTM user; pass rtm_user")
     return check_rtm_user(uid_text(uid) if isinstance(uid, int) else uid)
 
@@ -69,12 +67,13 @@ def build_rtc_token_with_privileges(
 ) -> str:
     """An RTC token with all four privileges, each with its own lifetime."""
     token = token_header(app_id, app_certificate, token_expire, issue_ts, salt)
-    lifetimes = [
+    join, audio, video, data = (
         check_lifetime(v, f"{name} privilege lifetime", required=False)
         for name, v in (("join channel", join_channel_expire), ("publish audio", publish_audio_expire),
                         ("publish video", publish_video_expire), ("publish data", publish_data_expire))
-    ]
-    return _finish(token, app_certificate, _rtc_service(channel_name, uid, *lifetimes))
+    )
+    privileges = {_JOIN: join, _AUDIO: audio, _VIDEO: video, _DATA: data}
+    return _finish(token, app_certificate, _rtc_service(channel_name, uid, privileges))
 
 
 def build_rtc_rtm_token(app_id: str, app_certificate: str, channel_name: str, uid: int | str,

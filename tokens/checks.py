@@ -35,8 +35,8 @@ def random_salt() -> int:
     draws = getattr(_salt_state, "draws", None)
     while True:
         if draws is not None:
-            for (value,) in draws:
-                value &= 0x7FFFFFF
+            for (draw,) in draws:
+                value = draw & 0x7FFFFFF
                 if value < MAX_SALT:
                     return value + 1
         draws = _salt_state.draws = struct.iter_unpack("<I", secrets.token_bytes(4096))

@@ -6,9 +6,10 @@ missing from it stops parsing (spec: a newer token still parses).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 from .wire import Reader, pack_i16, pack_service_head, pack_str, pack_u16
 
@@ -30,7 +31,7 @@ class Service:
 
     privileges: dict[int, int] = field(default_factory=dict, kw_only=True)
 
-    def add_privilege(self, privilege: int, expire: int) -> "Service":
+    def add_privilege(self, privilege: int, expire: int) -> Service:
         self.privileges[int(privilege)] = expire
         return self
 
@@ -41,7 +42,7 @@ class Service:
         return b""
 
     @classmethod
-    def unpack(cls, reader: Reader) -> "Service":
+    def unpack(cls, reader: Reader) -> Service:
         """Read one service whose type id the caller has already consumed."""
         privileges = reader.privileges()
         service = cls(**cls.unpack_fields(reader))

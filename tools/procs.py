@@ -15,9 +15,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import requests
 
@@ -122,7 +122,7 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.
 
 @contextmanager
 def gunicorn(env: Mapping[str, str], *, workers: int = 2, port: int | None = None,
-             log_path: Path | None = None, config: Path | None = None) -> Iterator["Service"]:
+             log_path: Path | None = None, config: Path | None = None) -> Iterator[Service]:
     """The service from the Procfile, with ``env`` as its whole configuration; ``config`` is a
     gunicorn config file to run instead of the Procfile's ``gunicorn.conf.py``."""
     argv = procfile_command()

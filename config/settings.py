@@ -1,7 +1,7 @@
 """Every setting the service reads: its default and parsing, in one place. The names live in
 ``names``; where the variables come from (environment, ``.env`` file, demo) in ``environment``.
 
-``load_settings()`` validates everything at start-up and raises ``ConfigError`` naming the
+``settings_from_environment()`` validates everything at start-up and raises ``ConfigError`` naming the
 setting at fault.
 """
 from __future__ import annotations

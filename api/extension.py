@@ -65,13 +65,16 @@ class Signer:
 
 class TokenServer:
     """The settings, the JWT verifier and policy, the signer, the rate limits and the health
-    checks of one app; ``init_app`` wires them into it."""
+    checks of one app; ``init_app`` wires them into it (one app per ``TokenServer``: the rate
+    limits' state, and the storage's health, are that app's)."""
 
     def __init__(self, settings: Settings, auth: Auth, app: Flask | None = None):
         self.settings = settings
         self.auth = auth
         self.signer = Signer(settings.app_id, settings.app_certificate)
         self.rate_limits = RateLimits(settings)
+        self._metrics = settings.metrics_enabled
+        self._app: Flask | None = None
         # /healthz reports each by name ("ok" or "degraded"); an operator may add their own.
         self.health_checks: dict[str, Callable[[], str]] = {"rate_limit_storage": self.rate_limits.health}
         if app is not None:
@@ -113,13 +116,15 @@ class TokenServer:
         Flask runs after_request hooks in the reverse order of registration: ``_finish`` is
         registered before the libraries' hooks so that it runs after them, on their headers.
         """
+        if self._app is not None:
+            raise RuntimeError("a TokenServer serves one app: build one per app")
+        self._app = app
         settings = self.settings
         app.extensions[EXTENSION] = self
         # The settings as config keys, flask-limiter's RATELIMIT_* and flask-cors' CORS_* among
         # them, for the libraries to read as they document; secrets stay out.
         app.config.from_mapping(settings.as_flask_config())
         observability.configure_logging(settings.log_level)
-        self._metrics = settings.metrics_enabled
         app.before_request(observability.request_started)  # 1
         app.after_request(self._finish)  # 8
         self.rate_limits.init_app(app)  # 2 and 7
@@ -134,6 +139,7 @@ class TokenServer:
             metrics.report_every_rejection_reason()
         register_dev_commands(app, settings)
         if settings.trusted_proxies:  # outside every hook: the client address they all read
+            # Flask's documented way to wrap the app in a middleware; mypy takes it for a method.
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
 
     def _finish(self, response: Response) -> Response:

@@ -59,3 +59,5 @@ def test_built_the_flask_limiter_way_with_the_app_given_or_later(app):
     other = Flask("other")
     bound = TokenServer(server.settings, server.auth, other)
     assert token_server(other) is bound and bound.limiter is not server.limiter
+    with pytest.raises(RuntimeError, match="one app"):
+        bound.init_app(Flask("a third"))

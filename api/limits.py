@@ -28,6 +28,7 @@ from flask import Flask, g, request
 from flask_limiter import ApplicationLimit, Limiter, RequestLimit
 from limits.storage import MemoryStorage
 
+from config.names import RATELIMIT_STORAGE_OPTIONS, RATELIMIT_STORAGE_URI
 from config.settings import Settings, memory_storage_warning
 
 from . import metrics
@@ -86,11 +87,15 @@ class RateLimits:
 
     def init_app(self, app: Flask) -> None:
         """Create the ``Limiter`` from the app's ``RATELIMIT_*`` config and register its hooks:
-        its before_request counts the per-address limit, its after_request writes the headers."""
+        its before_request counts the per-address limit, its after_request writes the headers.
+
+        The storage's URI and options come from the settings, never from ``app.config``
+        (config/settings.py's ``as_flask_config``): either may hold a password."""
         settings, config = self.settings, app.config
         for name, value in DEFAULTS.items():
             config.setdefault(name, value)
-        uri = config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+        uri = settings.ratelimit.get(RATELIMIT_STORAGE_URI, "memory://")
+        options = dict(settings.ratelimit.get(RATELIMIT_STORAGE_OPTIONS, {}))
         scheme = uri.partition("://")[0]
         # The fixed window (the default strategy) counts in api/storages.py's: no expiry timers
         # in memory, no reads after the increment in Redis. Other strategies get limits' own.
@@ -102,7 +107,7 @@ class RateLimits:
                 # limits reads a window's state from a replica by default: the X-RateLimit-*
                 # headers then lag the count that decided (docs/rate-limits.md).
                 defaults["use_replicas"] = False
-            config["RATELIMIT_STORAGE_OPTIONS"] = {**defaults, **config.get("RATELIMIT_STORAGE_OPTIONS", {})}
+            options = {**defaults, **options}
             if fixed_window:
                 storage_uri = WINDOWS + uri
         ipv6_prefix = settings.rate_limit_ipv6_prefix
@@ -116,6 +121,7 @@ class RateLimits:
             request_identifier=lambda: request.endpoint or UNROUTED,  # so 404s and 405s count too
             on_breach=_counted_breach,
             storage_uri=storage_uri,
+            storage_options=options,
         )
         limiter.init_app(app)
         # One bucket per caller across every protected view (api/guard.py wraps each in it).

@@ -64,15 +64,17 @@ class Settings:
     def as_flask_config(self) -> dict:
         """The settings as Flask config keys (upper case), flask-limiter's ``RATELIMIT_*`` and
         flask-cors' ``CORS_*``. Secrets stay out: ``app.config`` is printed by debuggers and
-        captured by error reporters."""
+        captured by error reporters. So does the rate limit storage (its URI and options may
+        hold a password), which api/limits.py hands to flask-limiter's constructor instead."""
         out = {f.name.upper(): getattr(self, f.name) for f in fields(self)
                if f.name not in SECRET_FIELDS and f.name != "ratelimit"}
-        out.update(self.ratelimit)
+        out.update((k, v) for k, v in self.ratelimit.items() if k not in RATELIMIT_STORAGE)
         out.update(flask_cors_config(self.cors_allow_origins))
         return out
 
 
 SECRET_FIELDS = frozenset(f.name for f in fields(Settings) if not f.repr)
+RATELIMIT_STORAGE = (RATELIMIT_STORAGE_URI, RATELIMIT_STORAGE_OPTIONS)  # may hold a password
 
 
 def memory_storage_warning(workers: int) -> str:

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from api.extension import token_server
 from app import create_app
 from config.environment import read_env_file
 from config.names import ConfigError
@@ -228,6 +229,12 @@ def test_a_redis_password_is_in_no_repr_and_no_error_message(env):
     settings = settings_from_environment(configuration)
     assert "hunter2" not in repr(settings) and "hunter2" not in repr(configuration)
     assert APP_CERTIFICATE not in repr(configuration) and JWT_SECRET not in repr(configuration)
+    # Nor in the config debuggers and error reporters print, the URI's or an option's, while
+    # redis-py is given it all the same.
+    app = create_app({**env, "RATELIMIT_STORAGE_OPTIONS": '{"password": "hunter2-opt"}'})
+    assert "hunter2" not in repr(app.config)
+    pool = token_server(app).limiter.storage.backend.storage.connection_pool
+    assert pool.connection_kwargs["password"] == "hunter2-redis-pass"
     with pytest.raises(ConfigError) as refused:
         settings_from_environment({**configuration,
                                    "RATELIMIT_STORAGE_URI": "nosuch://:hunter2-redis-pass@h:1/0"})

@@ -33,7 +33,7 @@ def openapi_json_bytes() -> bytes:
     return _as_json(OPENAPI_YAML)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=4)  # by path: a test points OPENAPI_YAML at a broken file
 def _as_json(path: Path) -> bytes:
     return json.dumps(load_openapi(path), ensure_ascii=False).encode("utf-8")
 

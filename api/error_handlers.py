@@ -1,10 +1,10 @@
 """The one place errors become responses: ``{"error": "...", "code": "<status>"}``.
 
 ``ServiceError`` subclasses (exceptions.py) carry their own status and headers; a 401 gets its
-RFC 6750 challenge here. Werkzeug's HTTP exceptions
-(404 unknown route, 405, a 429 from flask-limiter) are mapped to the same shape; the headers
-they carry (``Allow``) stay. Anything else is a bug: it is logged with the request id and
-answered as a JSON 500 that reveals nothing.
+RFC 6750 challenge here. Werkzeug's HTTP exceptions (404 unknown route, 405, a 429 from
+flask-limiter) are mapped to the same shape; the headers they carry (``Allow``) stay.
+Anything else is a bug: it is logged with the request id and answered as a JSON 500 that
+reveals nothing.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from exceptions import ServiceError, Unauthorized, error_body
 
 from .observability import app_log, request_id
 
+REALM = "agora-token-server"  # of the 401s' challenge
 _MESSAGES = {
     400: "the request is malformed",
     404: "no such route",
@@ -45,9 +46,6 @@ def retry_after_as_meant(response: Response) -> None:
             del response.headers["Retry-After"]
         else:
             response.headers["Retry-After"] = own
-
-
-REALM = "agora-token-server"
 
 
 def challenge(e: Unauthorized) -> str:

@@ -15,11 +15,13 @@ storage answered, api/storages.py).
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from flask import Flask, Response, current_app
+from flask.json.provider import DefaultJSONProvider
 from flask.sansio.app import App
 from flask_cors import CORS
 from flask_limiter import Limiter
@@ -37,6 +39,32 @@ from . import error_handlers, metrics, observability
 from .limits import RateLimits
 
 EXTENSION = "agora_token_server"  # the service's one key in app.extensions
+
+
+_SEPARATORS = (",", ":")
+_COMPACT: dict[str, Any] = {"separators": _SEPARATORS}  # what jsonify passes out of debug mode
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, keeping the answers' field order (that of the servers they stand in for).
+
+    ``json.dumps`` with any keyword argument builds a new encoder on every call; the one
+    ``jsonify`` uses on every answer is built once, for as long as the provider's settings
+    (``default``, ``ensure_ascii``, ``sort_keys``) are those it was built with.
+    """
+
+    sort_keys = False
+
+    def __init__(self, app: Flask):
+        super().__init__(app)
+        self._built_for = (self.default, self.ensure_ascii, self.sort_keys)
+        self._compact = json.JSONEncoder(default=self.default, ensure_ascii=self.ensure_ascii,
+                                         sort_keys=self.sort_keys, separators=_SEPARATORS).encode
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        if kwargs == _COMPACT and (self.default, self.ensure_ascii, self.sort_keys) == self._built_for:
+            return self._compact(obj)
+        return super().dumps(obj, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -125,12 +153,14 @@ class TokenServer:
         # them, for the libraries to read as they document; secrets stay out.
         app.config.from_mapping(settings.as_flask_config())
         observability.configure_logging(settings.log_level)
+        app.json = JSONProvider(app)  # Flask's JSON, keeping the answers' field order
         app.before_request(observability.request_started)  # 1
         app.after_request(self._finish)  # 8
         self.rate_limits.init_app(app)  # 2 and 7
         CORS(app)  # 6, from the CORS_* keys config/settings.py fills in
         error_handlers.init_app(app)  # 5
-        # The views find this extension through token_server(); imported once it exists.
+        # Imported here, not above: api/__init__.py imports the views, which import this module
+        # for token_server(), so a module-level import would be a cycle.
         from . import register_blueprints
 
         register_blueprints(app)  # 3 and 4: ProtectedBlueprint.register wraps each view

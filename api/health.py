@@ -1,7 +1,7 @@
 """Liveness and readiness: open to everyone, never rate-limited per user."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from .extension import token_server
 
@@ -17,6 +17,6 @@ def ping():
 @bp.get("/healthz")
 def healthz():
     """200 when this process can serve: which app id it serves (never the certificate)."""
-    report = {name: check() for name, check in token_server().health_checks.items()}
-    return jsonify(status="ok", app_id=current_app.config["APP_ID"],
-                   demo=bool(current_app.config.get("DEMO")), **report)
+    server = token_server()
+    report = {name: check() for name, check in server.health_checks.items()}
+    return jsonify(status="ok", app_id=server.settings.app_id, demo=server.settings.demo, **report)

@@ -1,18 +1,18 @@
 """Rate limits, counted by flask-limiter: per client address on every request, per caller on
 every route behind the JWT middleware.
 
-One ``Limiter`` per app, configured from flask-limiter's own ``RATELIMIT_*`` settings (storage,
-strategy, headers, key prefix, in-memory fallback) plus ours. A request meets, in order:
+One ``Limiter`` per app, configured from flask-limiter's own ``RATELIMIT_*`` settings (strategy,
+headers, key prefix, in-memory fallback) plus ours. Where each limit sits in a request's path
+is in the one list of it, ``TokenServer.init_app`` (api/extension.py):
 
-1. the per-address limit (``RATE_LIMIT_PER_IP``), an application limit counted in
-   flask-limiter's ``before_request``: every request counts, 401s, 404s, 405s and preflights
-   too, before any JWT signature is checked. IPv6 clients are counted per network
-   (``RATE_LIMIT_IPV6_PREFIX``, /64 by default): one host holds a whole /64;
-2. the JWT middleware (api/guard.py), on the token blueprints only: 401 without a valid JWT;
-3. the per-caller limit (``RATE_LIMIT_PER_USER``), a shared limit keyed by issuer and subject,
-   one bucket per caller across every protected route, counted right after authentication
-   together with any ``@limiter.limit(...)`` the view carries and its blueprint's limits;
-4. the view.
+- the per-address limit (``RATE_LIMIT_PER_IP``) is an application limit, counted in
+  flask-limiter's ``before_request``: every request counts, 401s, 404s, 405s and preflights
+  too, before any JWT signature is checked. IPv6 clients are counted per network
+  (``RATE_LIMIT_IPV6_PREFIX``, /64 by default): one host holds a whole /64;
+- the per-caller limit (``RATE_LIMIT_PER_USER``) is a shared limit keyed by issuer and
+  subject: one bucket per caller across every protected route, counted right after the JWT
+  middleware (api/guard.py), together with any ``@limiter.limit(...)`` the view carries and
+  its blueprint's limits.
 
 A 429 is flask-limiter's ``RateLimitExceeded``, answered by api/error_handlers.py like every error;
 flask-limiter adds ``Retry-After`` and ``X-RateLimit-*``. When the storage fails, flask-limiter

@@ -195,15 +195,6 @@ class JWTVerifier:
         return cls(key=key, jwks=jwks, issuer=settings.jwt_issuer,
                    audience=settings.jwt_audience, leeway=settings.jwt_leeway)
 
-    def verified_before(self, token: str) -> Identity | None:
-        """The identity of a token this verifier accepted before and still would, else None.
-
-        No signature is checked: a token that is not in the cache is simply not known here, nor
-        is one whose JWKS key set is due for a refresh (``verify`` refreshes and checks again).
-        """
-        generation = self.jwks.generation if self.jwks is not None else 0
-        return self._verified.get(token, time.time(), generation)
-
     def verify(self, token: str) -> Identity:
         """The identity a token proves; ``Unauthorized`` or ``ServiceUnavailable`` otherwise."""
         if not isinstance(token, str) or not token:

@@ -1,8 +1,7 @@
 """Every setting's name, as operators write it, and the error that names one.
 
 The one home of the names: ``settings`` parses the values, ``environment`` gathers the
-variables, ``auth/`` and ``gunicorn.conf.py`` name them in messages. ``config.settings``
-re-exports them all.
+variables, ``auth/`` and ``gunicorn.conf.py`` name them in messages.
 """
 from __future__ import annotations
 

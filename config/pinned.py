@@ -23,7 +23,6 @@ from .names import POLICY_FILE, ConfigError
 POLICY_TEXT = "POLICY_TEXT"
 
 
-
 class Configuration(dict):
     """A configuration: a plain ``dict`` whose repr names the variables but shows no value
     (secrets are among them: the certificate, the JWT secret, a Redis password)."""

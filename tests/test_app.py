@@ -1,11 +1,11 @@
-"""app.py: the factory's JSON provider keeps the answers' field order, and its encoder built
-once answers exactly as Flask's own would, until the provider's settings change."""
+"""app.py: ``create_app`` takes a plain configuration; Flask's own keys come from a test's,
+never from the environment."""
 from __future__ import annotations
 
 import json
-import uuid
 
-from flask.json.provider import DefaultJSONProvider
+from app import create_app
+from config.pinned import read_configuration
 
 
 def test_answers_keep_the_field_order_of_the_servers_they_stand_in_for(client, bearer):
@@ -14,16 +14,13 @@ def test_answers_keep_the_field_order_of_the_servers_they_stand_in_for(client, b
     assert r.data.endswith(b"}\n") and b": " not in r.data  # compact, as Flask writes it
 
 
-def test_the_encoder_built_once_writes_what_flasks_own_writes(app):
-    value = {"z": 1, "a": ["é", "\u2028"], "id": uuid.UUID(int=7)}
-    flasks = DefaultJSONProvider(app)
-    flasks.sort_keys = False
-    assert app.json.dumps(value, separators=(",", ":")) == flasks.dumps(value, separators=(",", ":"))
-    assert app.json.dumps(value) == flasks.dumps(value)  # other arguments: Flask's path
+def test_flasks_own_keys_come_from_a_tests_configuration(env):
+    app = create_app({**env, "TESTING": True})
+    assert app.testing is True and "TESTING" not in read_configuration(env)
 
 
-def test_a_changed_setting_is_honoured(app):
-    app.json.ensure_ascii = False
-    assert app.json.dumps({"a": "é"}, separators=(",", ":")) == '{"a":"é"}'
-    app.json.sort_keys = True
-    assert app.json.dumps({"b": 1, "a": 2}, separators=(",", ":")) == '{"a":2,"b":1}'
+def test_a_variable_named_like_a_flask_key_in_the_environment_changes_nothing(env):
+    app = create_app(read_configuration({**env, "DEBUG": "false", "TESTING": "0", "SERVER_NAME": "x"}))
+    assert (app.debug, app.testing, app.config["SERVER_NAME"]) == (False, False, None)
+    r = app.test_client().get("/ping")
+    assert r.status_code == 200 and r.data == b'{"message":"pong"}\n'  # not debug's indented JSON

@@ -1,9 +1,13 @@
-"""api/extension.py: the service is one Flask extension under one key, and a request meets the
-hooks in the order ``TokenServer.init_app`` lists."""
+"""api/extension.py: the service is one Flask extension under one key, a request meets the
+hooks in the order ``TokenServer.init_app`` lists, and its JSON provider writes what Flask's
+own would, keeping the answers' field order."""
 from __future__ import annotations
+
+import uuid
 
 import pytest
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from api import observability
 from api.extension import EXTENSION, TokenServer, token_server
@@ -61,3 +65,18 @@ def test_built_the_flask_limiter_way_with_the_app_given_or_later(app):
     assert token_server(other) is bound and bound.limiter is not server.limiter
     with pytest.raises(RuntimeError, match="one app"):
         bound.init_app(Flask("a third"))
+
+
+def test_the_encoder_built_once_writes_what_flasks_own_writes(app):
+    value = {"z": 1, "a": ["é", "\u2028"], "id": uuid.UUID(int=7)}
+    flasks = DefaultJSONProvider(app)
+    flasks.sort_keys = False
+    assert app.json.dumps(value, separators=(",", ":")) == flasks.dumps(value, separators=(",", ":"))
+    assert app.json.dumps(value) == flasks.dumps(value)  # other arguments: Flask's path
+
+
+def test_a_changed_setting_is_honoured(app):
+    app.json.ensure_ascii = False
+    assert app.json.dumps({"a": "é"}, separators=(",", ":")) == '{"a":"é"}'
+    app.json.sort_keys = True
+    assert app.json.dumps({"b": 1, "a": 2}, separators=(",", ":")) == '{"a":2,"b":1}'

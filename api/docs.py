@@ -1,7 +1,8 @@
 """The OpenAPI document: ``openapi.yaml`` at the repository root, served as ``GET /openapi.json``.
 
-The YAML is read and turned into JSON once per process, when the blueprint is first registered
-(at start-up, in every worker), so a missing or broken file stops the service instead of failing requests.
+The YAML is read and turned into JSON once per process, when the blueprint is first
+registered (at start-up, in every worker), so a missing or broken file stops the service
+instead of failing requests.
 """
 from __future__ import annotations
 
@@ -28,22 +29,18 @@ def load_openapi(path: Path | None = None) -> dict:
     return document
 
 
-def openapi_json_bytes() -> bytes:
-    """The document as the JSON /openapi.json answers, built once per process."""
-    return _as_json(OPENAPI_YAML)
-
-
-@lru_cache(maxsize=4)  # by path: a test points OPENAPI_YAML at a broken file
+@lru_cache(maxsize=4)  # by path, not once: a test points OPENAPI_YAML at a broken file
 def _as_json(path: Path) -> bytes:
+    """The document as the JSON /openapi.json answers."""
     return json.dumps(load_openapi(path), ensure_ascii=False).encode("utf-8")
 
 
 @bp.record_once
 def _load(state) -> None:
-    openapi_json_bytes()  # at registration: a missing or broken file stops the app from being built
+    _as_json(OPENAPI_YAML)  # at registration: a missing or broken file stops the app from being built
 
 
 @bp.get("/openapi.json")
 def openapi_json():
     """This service's OpenAPI 3.1 document, as JSON."""
-    return Response(openapi_json_bytes(), mimetype="application/json")
+    return Response(_as_json(OPENAPI_YAML), mimetype="application/json")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import auth
 import exceptions
 from auth.jwt import _MESSAGES
 from exceptions import ServiceError, Unauthorized, error_body
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_each_refusal_has_the_status_of_its_name():
@@ -35,7 +34,7 @@ def test_a_401_says_whether_a_token_was_given_and_why_it_was_refused():
 
 def test_every_reason_the_code_gives_is_on_the_list():
     given = set()
-    for path in (ROOT / "auth").glob("*.py"):
+    for path in Path(auth.__file__).parent.glob("*.py"):
         given |= set(re.findall(r'reason="(\w+)"', path.read_text(encoding="utf-8")))
     given |= {reason for _, reason in _MESSAGES.values()}
     assert given and given <= set(Unauthorized.REASONS), given - set(Unauthorized.REASONS)
